@@ -156,7 +156,8 @@ def _print_metrics(m:dict):
 
 def cmd_train(a) -> int:
     from genriflow.train import train_dataset
-    kw = dict(dataset=a.dataset, model=a.model, augment=a.augment, out=a.out, seed=a.seed, workers=a.workers, progress=not a.no_progress)
+    kw = dict(dataset=a.dataset, model=a.model, augment=a.augment, out=a.out, seed=a.seed, split_file=a.split_file,
+              workers=a.workers, progress=not a.no_progress)
     if a.epochs is not None: kw['epochs'] = a.epochs
     m = train_dataset(a.data, **kw)
     print(f'bundle: {a.out}')
@@ -166,7 +167,8 @@ def cmd_train(a) -> int:
 def cmd_evaluate(a) -> int:
     from genriflow.train import evaluate_bundle
     if not (Path(a.bundle) / 'bundle.json').is_file(): raise CLIError(f'{a.bundle}: no bundle.json (not a genriflow model bundle)')
-    _print_metrics(evaluate_bundle(a.bundle, a.data, dataset=a.dataset, workers=a.workers, progress=not a.no_progress))
+    _print_metrics(evaluate_bundle(a.bundle, a.data, dataset=a.dataset, split_file=a.split_file, workers=a.workers,
+                                   progress=not a.no_progress))
     return EXIT_OK
 
 def cmd_cluster(a) -> int:
@@ -255,6 +257,9 @@ _EPILOG = '''exit codes: 0 ok; 1 some files failed (classify) or an unexpected e
 Set GENRIFLOW_DEBUG=1 to see tracebacks.'''
 DATASETS = ('auto', 'gtzan', 'fma', 'folder', 'unlabelled')
 
+_SPLIT_HELP = ('train/valid/test lists of relative paths (a folder of train.txt, valid.txt, test.txt, or a CSV with '
+              'columns path,split), e.g. an artist-filtered GTZAN split; tracks it does not name are left out')
+
 def build_parser() -> argparse.ArgumentParser:
     "The `genriflow` argument parser with its subcommands."
     fmt = argparse.RawDescriptionHelpFormatter
@@ -310,11 +315,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--epochs', type=int, default=None, metavar='N')
     s.add_argument('--seed', type=int, default=0)
     s.add_argument('--out', required=True, metavar='models/NAME', help='bundle folder to write')
+    s.add_argument('--split-file', metavar='PATH', help=_SPLIT_HELP)
     common(s); s.set_defaults(func=cmd_train)
 
     s = add('evaluate', "a bundle's metrics on a dataset's held-out tracks")
     s.add_argument('bundle', metavar='BUNDLE'); s.add_argument('data', metavar='DATA')
     s.add_argument('--dataset', choices=DATASETS, default='auto')
+    s.add_argument('--split-file', metavar='PATH', help=_SPLIT_HELP + '; give the one used in training')
     common(s); s.set_defaults(func=cmd_evaluate)
 
     s = add('cluster', 'unsupervised clustering scored by ARI and NMI', 'Cluster a dataset without labels; the last line '

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-from conftest import run_cli, write_audio
+from conftest import GENRES, run_cli, write_audio
 
 SUMMARY = re.compile(r'track_accuracy=[0-9.]+ window_accuracy=[0-9.]+ macro_f1=[0-9.]+')
 GOOD = {  # relative path: (genre index, sample rate, channels, seconds, extra soundfile args)
@@ -215,6 +215,25 @@ def test_evaluate(tiny_bundle, tiny_dataset):
     assert r.returncode == 0, r.stdout + r.stderr
     assert SUMMARY.fullmatch(r.stdout.strip().splitlines()[-1]), r.stdout
 
+
+def test_train_and_evaluate_with_split_file(tiny_dataset, tmp_path):
+    "A user's split (e.g. artist-filtered GTZAN) decides the tracks of each side; tracks it does not name are left out."
+    split = tmp_path / 'split'; split.mkdir()
+    tracks = sorted(p.relative_to(tiny_dataset).as_posix() for p in tiny_dataset.rglob('*.wav'))
+    sides = {'train': [t for t in tracks if int(t[-6:-4]) < 5], 'valid': [t for t in tracks if int(t[-6:-4]) == 5],
+             'test': [t for t in tracks if int(t[-6:-4]) == 6]}  # clip 7 of each genre is named nowhere
+    for side, names in sides.items(): (split / f'{side}_filtered.txt').write_text('\n'.join(names) + '\n')
+    out = tmp_path / 'split-cnn'
+    r = run_cli('train', tiny_dataset, '--dataset', 'gtzan', '--model', 'lstm-cnn', '--epochs', 1, '--split-file', split,
+                '--out', out, '--no-progress', timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    meta = json.loads((out / 'bundle.json').read_text())
+    assert meta['training']['n_tracks'] == {'train': 5 * GENRES, 'valid': GENRES, 'test': GENRES}, meta['training']
+    assert meta['training']['split_file'] == 'split' and meta['metrics']['n_tracks'] == GENRES
+    r = run_cli('evaluate', out, tiny_dataset, '--dataset', 'gtzan', '--split-file', split)
+    assert r.returncode == 0 and SUMMARY.fullmatch(r.stdout.strip().splitlines()[-1]), r.stdout + r.stderr
+    r = run_cli('train', tiny_dataset, '--split-file', tmp_path / 'nowhere', '--out', tmp_path / 'x')
+    assert r.returncode == 2 and r.stderr.strip().count('\n') == 0 and 'nowhere: no such split file' in r.stderr, r.stderr
 
 def test_cluster(tiny_dataset, tmp_path):
     out = tmp_path / 'clusters.csv'
