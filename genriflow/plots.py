@@ -6,16 +6,19 @@ Docs: https://genriflow.github.io/genriflow/plots.html.md"""
 
 # %% ../nbs/13_plots.ipynb #2459d2a8
 from __future__ import annotations
-import os
+import os, tempfile
 from pathlib import Path
+import matplotlib.figure
 
 # %% auto #0
 __all__ = ['figures_dir', 'SavedFigure', 'save_figure']
 
 # %% ../nbs/13_plots.ipynb #8e98d646
 def figures_dir() -> Path:
-    "The project's `figures/` folder (override with `GENRIFLOW_FIGURES`)."
+    "The project's `figures/` folder (override with `GENRIFLOW_FIGURES`); a temporary one in `nbdev-test`'s quick mode."
     if 'GENRIFLOW_FIGURES' in os.environ: return Path(os.environ['GENRIFLOW_FIGURES'])
+    # committed figures come from full runs (GENRIFLOW_FULL=1); a quick test run must not overwrite them with its small data
+    if os.environ.get('IN_TEST') and os.environ.get('GENRIFLOW_FULL') != '1': return Path(tempfile.gettempdir()) / 'genriflow-test-figures'
     here = Path.cwd()
     return here.parent / 'figures' if here.name == 'nbs' else here / 'figures'
 
@@ -28,7 +31,7 @@ def _in_ipython() -> bool:
     except ImportError: return False
     return get_ipython() is not None
 
-def save_figure(fig, name:str, folder=None, # default: `figures_dir()`
+def save_figure(fig:matplotlib.figure.Figure, name:str, folder:str|Path|None=None, # default: `figures_dir()`
                 show:bool|None=None, # display the figure; default: when running in IPython and saving to `figures/`
                ) -> SavedFigure:
     "Save `fig` as `name`.png (no timestamps, so unchanged figures do not churn in git), show it in a notebook, return the path."
