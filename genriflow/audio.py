@@ -21,7 +21,7 @@ class AudioError(Exception):
 
 AUDIO_EXTENSIONS = ('.wav', '.flac', '.ogg', '.oga', '.opus', '.mp3', '.au', '.aiff', '.aif')
 
-def is_audio_file(path) -> bool:
+def is_audio_file(path:str|Path) -> bool:
     "True when `path` has one of the audio extensions genriflow decodes."
     return Path(path).suffix.lower() in AUDIO_EXTENSIONS
 
@@ -42,7 +42,7 @@ def _check_file(path: Path):
     if path.stat().st_size == 0: raise AudioError(f'{path}: empty file (0 bytes)')
 
 # %% ../nbs/00_audio.ipynb #b7d4b6d3
-def audio_info(path) -> dict:
+def audio_info(path:str|Path) -> dict:
     "Duration (s), native sample rate, channel count and frame count of `path`, from its header."
     path = Path(path); _check_file(path)
     try: info = sf.info(str(path))
@@ -56,7 +56,7 @@ def _to_mono(data: np.ndarray) -> np.ndarray:
     if data.shape[1] == 1: return data[:, 0]
     return data @ np.full(data.shape[1], 1.0 / data.shape[1], dtype=np.float32)
 
-def load_audio(path, # audio file: wav, flac, ogg, opus, mp3, au, aiff
+def load_audio(path:str|Path, # audio file: wav, flac, ogg, opus, mp3, au, aiff
                sr:int|None=22050, # target sample rate; None keeps the file's own
                mono:bool=True, # average the channels
                offset:float=0.0, # seconds to skip from the start

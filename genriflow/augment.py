@@ -68,7 +68,7 @@ def augment(y:np.ndarray, # mono float signal
     return Augmenter(kind, seed)(y, sr)
 
 # %% ../nbs/04_augment.ipynb #03047e04
-def augmented_path(out_dir, path, kind:str, copy:int, seed:int=0, config:FeatureConfig=FeatureConfig()) -> Path:
+def augmented_path(out_dir:str|Path, path:str|Path, kind:str, copy:int, seed:int=0, config:FeatureConfig=FeatureConfig()) -> Path:
     "Where the features of augmented copy `copy` of audio file `path` are stored."
     digest = file_identity(path)
     return cache_dir(out_dir, config) / 'augment' / kind / digest[:2] / f'{digest}-s{seed}-c{copy}.npy'
@@ -95,7 +95,7 @@ def _augment_one(path:str, dest:str, kind:str, copy:int, seed:int, config:Featur
         return dict(dest=str(dest), status='failed', reason=' '.join(str(e).split()))
 
 def augment_features(table:pd.DataFrame, # training rows of a manifest (needs `path`; `split`, if present, all 'train')
-                     out_dir, # feature store folder (the same one `extract_features` uses is fine)
+                     out_dir:str|Path, # feature store folder (the same one `extract_features` uses is fine)
                      kind:str='weak', # 'weak' or 'strong' ('none' gives an empty table)
                      copies:int=1, # augmented copies per track
                      config:FeatureConfig=FeatureConfig(),

@@ -50,7 +50,7 @@ def quiet_stderr():
     finally: os.close(saved)
 
 # %% ../nbs/10_classify.ipynb #2f9ce466
-def read_windows(path, # audio file
+def read_windows(path:str|Path, # audio file
                  window_seconds:float=3.0, # window length
                  sr:int=22050, # target sample rate
                  edge_seconds:float=EDGE_SECONDS, # skipped at each end
@@ -85,11 +85,11 @@ def window_features(wins:np.ndarray, # `(n_windows, samples)` at `cfg.sr`
         S = np.pad(S, ((0, 0), (0, round((n - 1) * size / cfg.hop_length) + frames - S.shape[1])), mode='edge')
     return np.stack([S[:, round(i * size / cfg.hop_length):][:, :frames] for i in range(n)])
 
-def song_windows(path, # audio file
+def song_windows(path:str|Path, # audio file
                  config:dict, # `FeatureConfig.to_dict()`
                  window_seconds:float, # window length
                  frames:int|None=None, # frames per window
-                 mean=None, std=None, # standardizer statistics per feature row (None: raw features)
+                 mean:np.ndarray|None=None, std:np.ndarray|None=None, # standardizer statistics per feature row (None: raw features)
                  edge_seconds:float=EDGE_SECONDS, max_windows:int=MAX_WINDOWS,
                 ) -> dict: # `features` `(n, rows, frames)`, `duration`, `error` (None or one line)
     "Read, featurize and standardize the windows of one song; errors come back as one line, never raised."
@@ -141,7 +141,7 @@ def _r(x, nd=4):
     "Round for output; NaN stays NaN."
     return float('nan') if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), nd)
 
-def summarize(path, # the file
+def summarize(path:str|Path, # the file
               probs:np.ndarray, # `(n_windows, n_classes)` window probabilities
               class_names:list, # genre per column
               top_k:int=3, # genres listed
@@ -284,7 +284,7 @@ class GenreClassifier:
         finally: bar.close()
 
 # %% ../nbs/10_classify.ipynb #79d0f948
-def find_audio(paths, # files and folders
+def find_audio(paths:list, # files and folders
               ) -> list[str]: # absolute paths, folders searched recursively for audio extensions
     "The audio files under `paths`, sorted, without duplicates; a missing path raises `FileNotFoundError`."
     out = {}
@@ -309,7 +309,7 @@ def _atomic_write_text(path:Path, text:str):
         Path(tmp).unlink(missing_ok=True); raise
 
 def save_results(rows:list, # dicts from `Prediction.row` (+ size, mtime, model)
-                 path, # `.csv` or `.json`
+                 path:str|Path, # `.csv` or `.json`
                 ):
     "Save result rows as CSV or JSON, atomically."
     import pandas as pd
@@ -321,7 +321,7 @@ def _clean(rows):
     "JSON has no NaN: None instead."
     return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows]
 
-def load_results(path) -> list[dict]:
+def load_results(path:str|Path) -> list[dict]:
     "Rows saved by `save_results` (empty list if the file does not exist)."
     import pandas as pd
     path = Path(path)
@@ -336,7 +336,7 @@ def load_results(path) -> list[dict]:
         if isinstance(r.get('blend'), str): r['blend'] = r['blend'].strip().lower() == 'true'
     return rows
 
-def file_stamp(path) -> dict:
+def file_stamp(path:str|Path) -> dict:
     "`size` (bytes) and `mtime` (seconds) of a file: what a rerun compares."
     st = os.stat(path)
     return dict(size=st.st_size, mtime=st.st_mtime_ns / 1e9)
@@ -350,9 +350,9 @@ def is_current(row:dict, model_id:str) -> bool:
     except (KeyError, TypeError, ValueError): return False
 
 # %% ../nbs/10_classify.ipynb #04251a10
-def write_playlists(preds, # `Prediction`s or result rows (need path, genre, duration)
-                    folder, # where the `<genre>.m3u` files go
-                    genres=None, # every genre gets a file, even an empty one
+def write_playlists(preds:list, # `Prediction`s or result rows (need path, genre, duration)
+                    folder:str|Path, # where the `<genre>.m3u` files go
+                    genres:list|None=None, # every genre gets a file, even an empty one
                    ) -> dict: # genre -> playlist path
     "One M3U per genre with relative paths; failed files are left out."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
@@ -410,7 +410,7 @@ def _chunk_audio(data:bytes) -> bytes:
         at += 8 + size + (size & 1)
     raise ValueError('no audio chunk')
 
-def audio_fingerprint(path) -> str:
+def audio_fingerprint(path:str|Path) -> str:
     "A digest of the audio of `path` that ignores its tags: frame bytes where possible, decoded samples otherwise."
     path = Path(path); data = path.read_bytes()
     ext = path.suffix.lower()
@@ -438,7 +438,7 @@ def _get_genre(f) -> str|None:
     try: return str(f.tags[key][0])
     except (KeyError, IndexError): return None
 
-def write_genre_tag(path, # audio file
+def write_genre_tag(path:str|Path, # audio file
                     genre:str, # the genre to write
                    ):
     "Set the GENRE tag of `path` atomically (tag a copy, verify tag and audio, replace); raise `AudioError` on failure."

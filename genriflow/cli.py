@@ -39,7 +39,7 @@ def _short(path:str, width:int=48) -> str:
     p = rel if not rel.startswith('..') else path
     return p if len(p) <= width else '…' + p[-(width - 1):]
 
-def print_table(rows:list, out=print):
+def print_table(rows:list, out:callable=print):
     "A fixed-width table of result rows: song, genre (or `a / b` for a blend), probability, runner-up."
     if not rows: return
     out(f'{"song":<48}  {"genre":<24} {"prob":>5}  {"runner-up":<14} {"prob":>5}')
@@ -50,12 +50,12 @@ def print_table(rows:list, out=print):
             f'{str(r.get("runner_up") or "")[:14]:<14} {float(r.get("runner_up_probability") or float("nan")):5.2f}')
 
 def run_classify(files:list, # audio files (absolute paths)
-                 clf, # a `GenreClassifier`
-                 output=None, # `.csv` or `.json` results file; enables resuming
-                 playlists=None, # folder for one M3U per genre
+                 clf:object, # a `GenreClassifier`
+                 output:str|Path|None=None, # `.csv` or `.json` results file; enables resuming
+                 playlists:str|Path|None=None, # folder for one M3U per genre
                  top_k:int=3, workers:int=2, write_tags:bool=False,
                  progress:bool=True, table:bool=True,
-                 out=print, # where messages go
+                 out:callable=print, # where messages go
                  save_every:float=5.0, # seconds between atomic saves of `output`
                 ) -> dict: # counts, rows, failures and the exit code
     "Classify `files`, skipping those already current in `output`; save results, playlists and tags; report failures."
@@ -116,7 +116,8 @@ def _load_classifier(bundle, **kw):
     if not (Path(bundle) / 'bundle.json').is_file(): raise CLIError(f'{bundle}: no bundle.json (not a genriflow model bundle)')
     return GenreClassifier.load(bundle, **kw)
 
-def cmd_classify(a) -> int:
+def cmd_classify(a:argparse.Namespace) -> int:
+    "`genriflow classify`: classify files and folders, write results and playlists; exit 1 if any file failed."
     from genriflow.classify import find_audio
     if a.output and Path(a.output).suffix.lower() not in ('.csv', '.json'): raise CLIError(f'{a.output}: --output must end in .csv or .json')
     if a.top_k < 1: raise CLIError('--top-k must be at least 1')
@@ -129,7 +130,8 @@ def cmd_classify(a) -> int:
     return res['exit_code']
 
 # %% ../nbs/11_cli.ipynb #1eebfd0f
-def cmd_extract(a) -> int:
+def cmd_extract(a:argparse.Namespace) -> int:
+    "`genriflow extract`: the features of a dataset into a feature store, resumably."
     from genriflow.datasets import load_manifest
     from genriflow.preprocessing import extract_features
     man = load_manifest(a.data, dataset=a.dataset)
@@ -154,7 +156,8 @@ def _print_metrics(m:dict):
     except Exception: pass
     print(_metrics_line(m))
 
-def cmd_train(a) -> int:
+def cmd_train(a:argparse.Namespace) -> int:
+    "`genriflow train`: train a model, save its bundle and print its test metrics."
     from genriflow.train import train_dataset
     kw = dict(dataset=a.dataset, model=a.model, augment=a.augment, out=a.out, seed=a.seed, split_file=a.split_file,
               workers=a.workers, progress=not a.no_progress)
@@ -164,14 +167,16 @@ def cmd_train(a) -> int:
     _print_metrics(m)
     return EXIT_OK
 
-def cmd_evaluate(a) -> int:
+def cmd_evaluate(a:argparse.Namespace) -> int:
+    "`genriflow evaluate`: a bundle's metrics on a dataset's held-out tracks."
     from genriflow.train import evaluate_bundle
     if not (Path(a.bundle) / 'bundle.json').is_file(): raise CLIError(f'{a.bundle}: no bundle.json (not a genriflow model bundle)')
     _print_metrics(evaluate_bundle(a.bundle, a.data, dataset=a.dataset, split_file=a.split_file, workers=a.workers,
                                    progress=not a.no_progress))
     return EXIT_OK
 
-def cmd_cluster(a) -> int:
+def cmd_cluster(a:argparse.Namespace) -> int:
+    "`genriflow cluster`: cluster a dataset and print ARI and NMI against its labels."
     from genriflow.unsupervised import cluster_dataset
     r = cluster_dataset(a.data, dataset=a.dataset, method=a.method, k=a.k, out_csv=a.out, seed=a.seed,
                         workers=a.workers, progress=not a.no_progress)
@@ -219,7 +224,8 @@ def _training_figure(bundle, folder:Path) -> list:
     path = save_figure(fig, 'demo_training', folder); plt.close(fig)
     return [path]
 
-def cmd_demo(a) -> int:
+def cmd_demo(a:argparse.Namespace) -> int:
+    "`genriflow demo`: the whole pipeline on the synthetic demo genres, under `--out`."
     from genriflow.synth import make_demo_dataset
     from genriflow.datasets import load_manifest
     from genriflow.train import train_dataset
@@ -341,7 +347,7 @@ def _workers(v:str) -> int:
     return n
 
 # %% ../nbs/11_cli.ipynb #75f2e663
-def main(argv=None) -> int:
+def main(argv:list|None=None) -> int:
     "Run the `genriflow` command; return its exit code."
     parser = build_parser()
     try: args = parser.parse_args(argv)

@@ -40,7 +40,7 @@ def assign_splits(df:pd.DataFrame, valid:float=0.1, test:float=0.1, seed:int=0) 
 # %% ../nbs/02_datasets.ipynb #13b716a0
 _SPLIT_NAMES = {'train': 'train', 'training': 'train', 'valid': 'valid', 'validation': 'valid', 'val': 'valid', 'test': 'test'}
 
-def read_split_file(path) -> dict:
+def read_split_file(path:str|Path) -> dict:
     "Map relative track path -> 'train'|'valid'|'test' from a folder of train/valid/test lists or a path,split CSV."
     path = Path(path)
     if not path.exists(): raise DatasetError(f'{path}: no such split file or folder')
@@ -60,7 +60,7 @@ def read_split_file(path) -> dict:
     if not out: raise DatasetError(f'{path}: no train/valid/test lists found')
     return out
 
-def apply_split_file(df:pd.DataFrame, root, split_file) -> pd.DataFrame:
+def apply_split_file(df:pd.DataFrame, root:str|Path, split_file:str|Path|None) -> pd.DataFrame:
     "Set `split` from a split file; tracks it does not name are dropped."
     splits, root = read_split_file(split_file), Path(root)
     def lookup(p):
@@ -79,7 +79,7 @@ def _gtzan_genre_dir(root:Path) -> Path|None:
         if cand.is_dir() and any(_GTZAN_NAME.match(f.name) for d in cand.iterdir() if d.is_dir() for f in d.iterdir()): return cand
     return None
 
-def gtzan_manifest(root) -> pd.DataFrame:
+def gtzan_manifest(root:str|Path) -> pd.DataFrame:
     "Tracks of a GTZAN folder, Kaggle (`genres_original/*/*.wav`) or original (`genres/*/*.au`) layout."
     root = Path(root); genres = _gtzan_genre_dir(root)
     if genres is None: raise DatasetError(f'{root}: no GTZAN layout (genres_original/<genre>/<genre>.000NN.wav or genres/<genre>/*.au)')
@@ -87,7 +87,7 @@ def gtzan_manifest(root) -> pd.DataFrame:
             for d in sorted(genres.iterdir()) if d.is_dir() for f in sorted(d.iterdir()) if (m := _GTZAN_NAME.match(f.name))]
     return pd.DataFrame(rows, columns=['path', 'track_id', 'label'])
 
-def folder_manifest(root, labelled:bool=True) -> pd.DataFrame:
+def folder_manifest(root:str|Path, labelled:bool=True) -> pd.DataFrame:
     "Audio files under `root` at any depth; the label is the first-level folder when `labelled`."
     root = Path(root)
     if not root.is_dir(): raise DatasetError(f'{root}: not a folder')
@@ -102,7 +102,7 @@ def folder_manifest(root, labelled:bool=True) -> pd.DataFrame:
 # %% ../nbs/02_datasets.ipynb #f97089a7
 FMA_SUBSETS = ('small', 'medium', 'large')
 
-def fma_manifest(root, subset:str='small') -> pd.DataFrame:
+def fma_manifest(root:str|Path, subset:str='small') -> pd.DataFrame:
     "Tracks of an FMA folder: labels from `track/genre_top`, the official split from `set/split`, audio of `subset`."
     root = Path(root); csv = root / 'fma_metadata' / 'tracks.csv'
     if not csv.exists(): raise DatasetError(f'{root}: no fma_metadata/tracks.csv')
@@ -127,7 +127,7 @@ def fma_manifest(root, subset:str='small') -> pd.DataFrame:
     return df
 
 # %% ../nbs/02_datasets.ipynb #6f66bcd7
-def detect_dataset(root) -> str:
+def detect_dataset(root:str|Path) -> str:
     "Guess the layout of `root`: 'fma', 'gtzan', 'folder' (audio only inside subfolders) or 'unlabelled'."
     root = Path(root)
     if not root.is_dir(): raise DatasetError(f'{root}: not a folder')
@@ -148,9 +148,9 @@ def check_files(df:pd.DataFrame) -> tuple[pd.DataFrame, list]:
         except AudioError as e: failures.append((p, str(e).removeprefix(f'{p}: ')))
     return df.iloc[ok].reset_index(drop=True), failures
 
-def load_manifest(root, # dataset folder
+def load_manifest(root:str|Path, # dataset folder
                   dataset:str='auto', # 'auto', 'gtzan', 'fma', 'folder' or 'unlabelled'
-                  split_file=None, # optional train/valid/test lists (see `read_split_file`)
+                  split_file:str|Path|None=None, # optional train/valid/test lists (see `read_split_file`)
                   seed:int=0, valid:float=0.1, test:float=0.1, # random split, when no official one applies
                   subset:str='small', # FMA subset
                   check:bool=True, # exclude files whose header cannot be read

@@ -172,9 +172,9 @@ def _torch_const(a:np.ndarray, device):
     import torch
     return torch.tensor(a, dtype=torch.float32, device=device)  # a copy: the cached banks are read-only
 
-def extract_batch(batch, # `(batch, samples)` float tensor or array at `cfg.sr`
+def extract_batch(batch:np.ndarray, # `(batch, samples)` float tensor or array at `cfg.sr`
                   cfg:FeatureConfig=FeatureConfig(),
-                  device=None, # torch device; default: the batch's own, 'cuda' when given a numpy array and available
+                  device:str|None=None, # torch device; default: the batch's own, 'cuda' when given a numpy array and available
                  ): # `(batch, n_rows, n_frames)` float32 tensor on `device`
     "Features of a batch of equal-length clips with torch: the numpy path's results, to within 1e-3 after dB."
     import torch

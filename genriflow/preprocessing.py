@@ -26,24 +26,24 @@ def clip_window(duration:float, # the file's length in seconds
     if duration > seconds: return (duration - seconds) / 2, seconds
     return 0.0, None
 
-def load_clip(path, config:FeatureConfig=FeatureConfig()) -> np.ndarray:
+def load_clip(path:str|Path, config:FeatureConfig=FeatureConfig()) -> np.ndarray:
     "The `config.clip_seconds` clip of `path` that its features describe: central for long files, padded if short."
     offset, duration = clip_window(audio_info(path)['duration'], config.clip_seconds)
     y = load_audio(path, sr=config.sr, offset=offset, duration=duration)
     return fix_length(y, config.sr, config.clip_seconds)
 
 # %% ../nbs/03_preprocessing.ipynb #5765db53
-def cache_dir(out_dir, config:FeatureConfig=FeatureConfig()) -> Path:
+def cache_dir(out_dir:str|Path, config:FeatureConfig=FeatureConfig()) -> Path:
     "The folder holding the features made with `config` under `out_dir`."
     return Path(out_dir) / config.key()
 
-def file_identity(path) -> str:
+def file_identity(path:str|Path) -> str:
     "A digest of the file's absolute path, size and modification time: changes whenever the file does."
     p = os.path.realpath(path)
     st = os.stat(p)
     return hashlib.sha1(f'{p}\0{st.st_size}\0{st.st_mtime_ns}'.encode()).hexdigest()[:20]
 
-def feature_path(out_dir, path, config:FeatureConfig=FeatureConfig()) -> Path:
+def feature_path(out_dir:str|Path, path:str|Path, config:FeatureConfig=FeatureConfig()) -> Path:
     "Where the features of audio file `path` made with `config` are stored."
     digest = file_identity(path)
     return cache_dir(out_dir, config) / digest[:2] / f'{digest}.npy'
@@ -145,11 +145,11 @@ def _as_table(manifest) -> pd.DataFrame:
         return manifest
     return pd.DataFrame({'path': [str(p) for p in manifest]})
 
-def extract_features(manifest, # DataFrame with a `path` column (from `load_manifest`), or a list of paths
-                     out_dir, # folder for the feature store, `failures.csv` and `manifest.csv`
+def extract_features(manifest:pd.DataFrame|list, # DataFrame with a `path` column (from `load_manifest`), or a list of paths
+                     out_dir:str|Path, # folder for the feature store, `failures.csv` and `manifest.csv`
                      config:FeatureConfig=FeatureConfig(),
                      workers:int=2, # processes on this machine (at most `MAX_LOCAL_WORKERS`); 1 runs in this process
-                     scheduler=None, # Dask scheduler address, Client or cluster: run on Dask instead
+                     scheduler:str|object|None=None, # Dask scheduler address, Client or cluster: run on Dask instead
                      progress:bool=True, # show a tqdm progress bar
                     ) -> pd.DataFrame: # the manifest's good rows plus `features` (path of the `.npy`)
     "Extract and store each track's features once, in parallel and resumably; failed files go to `failures.csv`."

@@ -136,10 +136,10 @@ def _write_clip(path:str, genre:str, seconds:float, sr:int, seed:int):
     sf.write(tmp, y, sr, subtype='PCM_16', format='WAV')
     os.replace(tmp, path)
 
-def make_demo_dataset(root, # folder to write into (created)
+def make_demo_dataset(root:str|Path, # folder to write into (created)
                       n_per_genre:int=10, seconds:float=30.0, sr:int=22050,
                       seed:int=0, # the whole dataset is a function of this seed
-                      genres=None, # subset of `DEMO_GENRES`; default all
+                      genres:list|None=None, # subset of `DEMO_GENRES`; default all
                       workers:int=2, # processes rendering in parallel
                       progress:bool=False) -> Path:
     "Render a synthetic demo dataset in GTZAN's Kaggle layout under `root`; skip clips already there."
@@ -162,6 +162,6 @@ def make_demo_dataset(root, # folder to write into (created)
     else: Parallel(n_jobs=min(workers, 2), idle_worker_timeout=10)(delayed(_write_clip)(*j) for j in jobs)
     return root
 
-def is_synthetic_demo(root) -> bool:
+def is_synthetic_demo(root:str|Path) -> bool:
     "True when `root` was written by `make_demo_dataset`."
     return (Path(root) / MARKER).exists()

@@ -75,15 +75,15 @@ def _loss_acc(model, X, y, batch_size, device) -> tuple[float, float]:
     return total / len(X), correct / len(X)
 
 def fit(model:torch.nn.Module, # a model from `MODELS`, or any module mapping (B, rows, frames) to logits
-        train, # `(X, y)`: training windows `(N, n_rows, frames)` and integer labels
-        valid=None, # `(X, y)` validation windows for early stopping; None: train all epochs, keep the last
+        train:tuple, # `(X, y)`: training windows `(N, n_rows, frames)` and integer labels
+        valid:tuple|None=None, # `(X, y)` validation windows for early stopping; None: train all epochs, keep the last
         epochs:int=30, # most passes over the training windows
         lr:float=3e-3, # peak learning rate of the one-cycle schedule
         weight_decay:float|None=None, # AdamW weight decay; None: the model's `default_weight_decay` (or 0.01)
         batch_size:int=64,
         patience:int=8, # stop after this many epochs without a better validation loss
         seed:int=0, # seeds shuffling and dropout
-        device=None, # torch device; None: `default_device()`
+        device:str|torch.device|None=None, # torch device; None: `default_device()`
         progress:bool=True, # tqdm bars: one over epochs, one per epoch over batches
        ) -> pd.DataFrame: # one row per epoch; `attrs` has best_epoch, stopped_early, device, seconds
     "Train `model` in place with AdamW, a one-cycle schedule and early stopping; restore the best epoch's weights."
@@ -136,8 +136,8 @@ def fit(model:torch.nn.Module, # a model from `MODELS`, or any module mapping (B
 
 # %% ../nbs/09_train.ipynb #f483ebbb
 @torch.no_grad()
-def predict_proba(model:torch.nn.Module, X, # windows `(N, n_rows, frames)`, numpy or torch
-                  batch_size:int=256, device=None) -> np.ndarray: # `(N, n_classes)` float32 probabilities
+def predict_proba(model:torch.nn.Module, X:np.ndarray, # windows `(N, n_rows, frames)`, numpy or torch
+                  batch_size:int=256, device:str|torch.device|None=None) -> np.ndarray: # `(N, n_classes)` float32 probabilities
     "Softmax probabilities of each window, in batches, in eval mode."
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.eval()
@@ -165,11 +165,11 @@ def _scores(y_true, y_pred, n_classes:int) -> dict:
                 precision=[float(v) for v in p], recall=[float(v) for v in r], f1=[float(v) for v in f],
                 support=[int(v) for v in s], confusion=confusion_matrix(y_true, y_pred, labels=labels).tolist())
 
-def evaluate(model:torch.nn.Module, X, # windows `(N, n_rows, frames)`
-             y, # integer label of each window
-             track_index=None, # track of each window; None: every window is its own track
+def evaluate(model:torch.nn.Module, X:np.ndarray, # windows `(N, n_rows, frames)`
+             y:np.ndarray, # integer label of each window
+             track_index:np.ndarray|None=None, # track of each window; None: every window is its own track
              class_names:list|None=None, # names of the classes, in label order
-             batch_size:int=256, device=None) -> dict: # JSON-able metrics
+             batch_size:int=256, device:str|torch.device|None=None) -> dict: # JSON-able metrics
     "Window-level and track-level accuracy, macro-F1, per-class precision/recall and confusion matrices."
     y = np.asarray(y)
     probs = predict_proba(model, X, batch_size=batch_size, device=device)
@@ -246,7 +246,7 @@ def _atomic(dest:Path, write):
     try: write(tmp); os.replace(tmp, dest)
     finally: tmp.unlink(missing_ok=True)
 
-def save_bundle(folder, # the bundle folder (created if needed)
+def save_bundle(folder:str|Path, # the bundle folder (created if needed)
                 model:torch.nn.Module, # a model from `MODELS`
                 meta:dict, # at least class_names, feature_config, standardizer, window_seconds
                ) -> Path:
@@ -266,7 +266,7 @@ def save_bundle(folder, # the bundle folder (created if needed)
     _atomic(folder / 'bundle.json', lambda p: p.write_text(text + '\n'))
     return folder
 
-def read_bundle_meta(folder) -> dict:
+def read_bundle_meta(folder:str|Path) -> dict:
     "The checked contents of a bundle's `bundle.json` (no weights loaded)."
     folder = Path(folder); path = folder / 'bundle.json'
     if not folder.is_dir(): raise BundleError(f'{folder}: no such bundle folder')
@@ -282,8 +282,8 @@ def read_bundle_meta(folder) -> dict:
     if meta['model'] not in MODELS: raise BundleError(f'{path}: unknown model {meta["model"]!r} (known: {", ".join(MODELS)})')
     return meta
 
-def load_bundle(folder, # a folder written by `save_bundle`
-                device='cpu', # where to put the model
+def load_bundle(folder:str|Path, # a folder written by `save_bundle`
+                device:str|torch.device|None='cpu', # where to put the model
                ) -> tuple[torch.nn.Module, dict]: # (model in eval mode, bundle.json contents)
     "Rebuild a bundled model from JSON and safetensors, never unpickling anything."
     from safetensors.torch import load_file
@@ -303,7 +303,7 @@ def load_bundle(folder, # a folder written by `save_bundle`
     return model.to(device).eval(), meta
 
 # %% ../nbs/09_train.ipynb #20c9fec5
-def default_cache_dir(out) -> Path:
+def default_cache_dir(out:str|Path) -> Path:
     "The feature cache `train_dataset` uses for bundle folder `out`: `.genriflow-cache` beside it."
     return Path(out).absolute().parent / '.genriflow-cache'
 
@@ -337,23 +337,23 @@ def _windows(Xs, idx, y, seconds, config):
     Xw, ti = segment(Xs[idx], seconds, config)
     return Xw, y[idx][ti], ti
 
-def train_dataset(root, # dataset folder (GTZAN, FMA, folder per genre, or the synthetic demo)
+def train_dataset(root:str|Path, # dataset folder (GTZAN, FMA, folder per genre, or the synthetic demo)
                   dataset:str='auto', # 'auto', 'gtzan', 'fma', 'folder'
                   model:str='cnn', # 'cnn' or 'lstm-cnn'
                   augment:str='none', # 'none', 'weak' or 'strong': augmented copies of the training tracks
                   epochs:int=30, # most epochs (early stopping usually ends sooner)
-                  out='models/genriflow-model', # bundle folder to write
+                  out:str|Path='models/genriflow-model', # bundle folder to write
                   seed:int=0, # split, initial weights, shuffling, augmentation
                   workers:int=2, # feature extraction processes (at most 2 on a laptop)
                   progress:bool=True, # tqdm bars
-                  cache_dir=None, # feature cache; None: `default_cache_dir(out)`
+                  cache_dir:str|Path|None=None, # feature cache; None: `default_cache_dir(out)`
                   window_seconds:float=3.0, # window length the model sees
                   copies:int=1, # augmented copies per training track
                   lr:float=3e-3, batch_size:int=64, patience:int=8,
-                  split_file=None, # an explicit split (see `load_manifest`), e.g. the artist-filtered GTZAN split
+                  split_file:str|Path|None=None, # an explicit split (see `load_manifest`), e.g. the artist-filtered GTZAN split
                   config:FeatureConfig|None=None, # features; None: `FeatureConfig()` with clips of the median track length, at most 30 s
                   hparams:dict|None=None, # extra model constructor arguments
-                  device=None, # torch device; None: CUDA, MPS or CPU
+                  device:str|torch.device|None=None, # torch device; None: CUDA, MPS or CPU
                  ) -> dict: # test metrics: track_accuracy, window_accuracy, macro_f1, per-class, confusion, ...
     "Manifest, features, windows, standardization, fit, test evaluation and bundle, from a dataset folder."
     from genriflow.preprocessing import Standardizer, load_feature_arrays
@@ -397,13 +397,13 @@ def train_dataset(root, # dataset folder (GTZAN, FMA, folder per genre, or the s
                                training=training, metrics=metrics))
     return metrics
 
-def evaluate_bundle(bundle, # a bundle folder
-                    root, # dataset folder
+def evaluate_bundle(bundle:str|Path|tuple, # a bundle folder
+                    root:str|Path, # dataset folder
                     dataset:str='auto', # as for `load_manifest`
                     split:str='test', # 'test': the data's test split (all tracks if it has none); 'all': every labelled track
-                    split_file=None, # the split file used in training, if any
-                    cache_dir=None, # feature cache; None: `.genriflow-cache` beside the bundle
-                    workers:int=2, progress:bool=True, device=None) -> dict:
+                    split_file:str|Path|None=None, # the split file used in training, if any
+                    cache_dir:str|Path|None=None, # feature cache; None: `.genriflow-cache` beside the bundle
+                    workers:int=2, progress:bool=True, device:str|torch.device|None=None) -> dict:
     "Metrics of a saved bundle on a dataset: its held-out test tracks, or all labelled tracks."
     from genriflow.preprocessing import Standardizer
     if split not in ('test', 'all'): raise ValueError(f"split must be 'test' or 'all', got {split!r}")

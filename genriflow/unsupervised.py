@@ -24,8 +24,8 @@ def _labeling(a, name:str) -> np.ndarray:
     if a.ndim != 1: raise ValueError(f'{name}: expected one label per track (1-d), got shape {a.shape}')
     return a
 
-def cluster_scores(labels_true, # the true genre of each track
-                   clusters, # the cluster of each track (any ids)
+def cluster_scores(labels_true:np.ndarray|list, # the true genre of each track
+                   clusters:np.ndarray|list, # the cluster of each track (any ids)
                   ) -> dict: # `{'ARI': float, 'NMI': float}`
     "Adjusted Rand index and normalized mutual information of a clustering against the true labels."
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
@@ -35,7 +35,7 @@ def cluster_scores(labels_true, # the true genre of each track
     return dict(ARI=float(adjusted_rand_score(t, c)), NMI=float(normalized_mutual_info_score(t, c)))
 
 # %% ../nbs/05_unsupervised.ipynb #5ba482cf
-def contingency(labels_true, clusters) -> pd.DataFrame:
+def contingency(labels_true:np.ndarray|list, clusters:np.ndarray|list) -> pd.DataFrame:
     "Tracks per cluster (rows) and genre (columns)."
     t, c = _labeling(labels_true, 'labels_true'), _labeling(clusters, 'clusters')
     if len(t) != len(c): raise ValueError(f'{len(t)} labels but {len(c)} cluster assignments')
@@ -45,7 +45,7 @@ def _py(v):
     "A numpy scalar as the plain Python value (so mappings print and compare simply)."
     return v.item() if isinstance(v, np.generic) else v
 
-def match_clusters(labels_true, clusters) -> dict:
+def match_clusters(labels_true:np.ndarray|list, clusters:np.ndarray|list) -> dict:
     "The best one-to-one cluster -> genre mapping (Hungarian method); surplus clusters take their majority genre."
     from scipy.optimize import linear_sum_assignment
     C = contingency(labels_true, clusters)
@@ -54,7 +54,7 @@ def match_clusters(labels_true, clusters) -> dict:
     for cid, counts in C.iterrows(): mapping.setdefault(_py(cid), _py(counts.idxmax()))
     return mapping
 
-def mapped_confusion(labels_true, clusters, mapping:dict|None=None, # cluster -> genre; None: `match_clusters`
+def mapped_confusion(labels_true:np.ndarray|list, clusters:np.ndarray|list, mapping:dict|None=None, # cluster -> genre; None: `match_clusters`
                     ) -> pd.DataFrame: # true genre (rows) by the genre of the cluster (columns); `.attrs['accuracy']`
     "Confusion matrix of a clustering read as a classifier through its cluster -> genre mapping."
     t, c = _labeling(labels_true, 'labels_true'), _labeling(clusters, 'clusters')
@@ -146,7 +146,7 @@ def cluster_features(X:np.ndarray, # `(N, n_rows, n_frames)` features, not yet s
     return dict(pca_kmeans(Z, k, n_components, seed=seed), history=hist, latents=Z)
 
 def plot_clusters(P:np.ndarray, # `(N, >=2)` coordinates (the first two are drawn)
-                  labels_true, clusters, title:str=''):
+                  labels_true:np.ndarray|list, clusters:np.ndarray|list, title:str=''):
     "Two scatter plots of the first two PCA coordinates: coloured by genre, and by cluster (in its mapped genre's colour)."
     import matplotlib.pyplot as plt
     t, c = _labeling(labels_true, 'labels_true'), _labeling(clusters, 'clusters')
@@ -167,7 +167,7 @@ def plot_clusters(P:np.ndarray, # `(N, >=2)` coordinates (the first two are draw
     return fig
 
 # %% ../nbs/05_unsupervised.ipynb #d79d9937
-def track_embeddings(bundle, # a bundle folder from `genriflow.train.train_dataset`, or a `(model, meta)` pair
+def track_embeddings(bundle:str|Path|tuple, # a bundle folder from `genriflow.train.train_dataset`, or a `(model, meta)` pair
                      X:np.ndarray, # raw (unstandardized) features `(N, n_rows, n_frames)`
                      batch_size:int=128) -> np.ndarray: # `(N, embedding size)`
     "A trained CNN's penultimate-layer embedding of each track: the mean over its windows of `model.embed`."
@@ -186,18 +186,18 @@ def track_embeddings(bundle, # a bundle folder from `genriflow.train.train_datas
     return (out / np.bincount(track)[:, None]).astype(np.float32)
 
 # %% ../nbs/05_unsupervised.ipynb #b87676c6
-def default_cache_dir(out_csv=None) -> Path:
+def default_cache_dir(out_csv:str|Path|None=None) -> Path:
     "The feature cache `cluster_dataset` uses: `.genriflow-cache` beside `out_csv` (in the current folder if none)."
     return (Path(out_csv).absolute().parent if out_csv else Path.cwd()) / '.genriflow-cache'
 
-def cluster_dataset(root, # dataset folder (GTZAN, FMA, folder per genre, unlabelled folder, or the demo set)
+def cluster_dataset(root:str|Path, # dataset folder (GTZAN, FMA, folder per genre, unlabelled folder, or the demo set)
                     dataset:str='auto', # as for `load_manifest`: 'auto', 'gtzan', 'fma', 'folder', 'unlabelled'
                     method:str='pooled-gmm', # 'pca-gmm' (the seed's), 'pooled-gmm' or 'autoencoder'
                     k:int|None=None, # clusters; None: the number of genres among the labels
-                    out_csv=None, # write the assignments here (path, label, cluster, mapped_genre)
+                    out_csv:str|Path|None=None, # write the assignments here (path, label, cluster, mapped_genre)
                     seed:int=0,
                     workers:int=2, # feature extraction processes
-                    cache_dir=None, # feature cache; None: `default_cache_dir(out_csv)`
+                    cache_dir:str|Path|None=None, # feature cache; None: `default_cache_dir(out_csv)`
                     progress:bool=True, # progress bars
                     config:FeatureConfig|None=None, # features; None: `FeatureConfig()` (30 s clips)
                     **kwargs, # passed to `cluster_features` (e.g. n_components, epochs for the autoencoder)
