@@ -46,8 +46,10 @@ def print_table(rows:list, out:callable=print):
     for r in rows:
         if r.get('error'): out(f'{_short(r["path"]):<48}  {"FAILED":<24}'); continue
         label = f'{r["genre"]} / {r["runner_up"]}' if r.get('blend') else r['genre']
+        runner_p = r.get('runner_up_probability')
+        runner_p = float('nan') if runner_p is None or runner_p == '' else float(runner_p)  # 0.0 is a probability, not a gap
         out(f'{_short(r["path"]):<48}  {label[:24]:<24} {float(r["probability"]):5.2f}  '
-            f'{str(r.get("runner_up") or "")[:14]:<14} {float(r.get("runner_up_probability") or float("nan")):5.2f}')
+            f'{str(r.get("runner_up") or "")[:14]:<14} {runner_p:5.2f}')
 
 def run_classify(files:list, # audio files (absolute paths)
                  clf:object, # a `GenreClassifier`
