@@ -291,3 +291,19 @@ def test_demo_small(tmp_path):
     assert len(genres) >= 8 and sorted(p.stem for p in (out / 'playlists').glob('*.m3u')) == sorted(genres)
     assert {p.name for p in (out / 'figures').glob('*.png')} >= {'demo_training.png', 'demo_confusion.png', 'demo_confidence.png'}
     assert f'{out / "results.csv"}' in r.stdout and 'genriflow classify' in r.stdout.splitlines()[-1]
+
+
+def test_shipped_demo_bundle_classifies_new_songs(tmp_path):
+    "models/demo-cnn, as committed, loads and names the genre of demo-style songs it never saw (new seeds, stereo mp3 and flac at 44.1 kHz)."
+    from genriflow.synth import render_clip, DEMO_GENRES
+    bundle = Path(__file__).resolve().parent.parent / 'models' / 'demo-cnn'
+    songs = tmp_path / 'songs'
+    for i, genre in enumerate(DEMO_GENRES):
+        y = render_clip(genre, seconds=30.0, sr=44100, seed=10_000 + i)
+        write_audio(songs / f'{genre}.{"mp3" if i % 2 else "flac"}', np.stack([y, y], axis=1) * 0.8, 44100)
+    out = tmp_path / 'genres.csv'
+    r = run_cli('classify', songs, '--model', bundle, '--output', out, '--quiet', '--no-progress')
+    assert r.returncode == 0, r.stdout + r.stderr
+    df = pd.read_csv(out, keep_default_na=False)
+    right = sum(Path(p).stem == g for p, g in zip(df['path'], df['genre']))
+    assert len(df) == len(DEMO_GENRES) and right >= len(DEMO_GENRES) - 1, df[['path', 'genre', 'probability']]
