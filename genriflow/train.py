@@ -397,7 +397,7 @@ def train_dataset(root:str|Path, # dataset folder (GTZAN, FMA, folder per genre,
                                training=training, metrics=metrics))
     return metrics
 
-def evaluate_bundle(bundle:str|Path|tuple, # a bundle folder
+def evaluate_bundle(bundle:str|Path, # a bundle folder
                     root:str|Path, # dataset folder
                     dataset:str='auto', # as for `load_manifest`
                     split:str='test', # 'test': the data's test split (all tracks if it has none); 'all': every labelled track
