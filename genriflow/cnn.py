@@ -13,7 +13,7 @@ from .lstm import check_batch
 # %% auto #0
 __all__ = ['conv_block', 'GenreCNN']
 
-# %% ../nbs/08_cnn.ipynb #8366a90b
+# %% ../nbs/08_cnn.ipynb #c17c8b8a
 def conv_block(c_in:int, c_out:int, stride:int=1, dropout:float=0.0) -> nn.Sequential:
     "3 × 3 convolution, batch-norm, ReLU, 2 × 2 max-pool (ceil, so small maps survive), spatial dropout."
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(c_out),
@@ -40,7 +40,7 @@ class GenreCNN(nn.Module):
             blocks.append(conv_block(c_in, c, stride=stem_stride if i == 0 else 1, dropout=p / 3)); c_in = c
         self.features = nn.Sequential(*blocks)
         self.head = nn.Sequential(nn.Dropout(p), nn.Linear(2 * c_in, n_classes))
-        self.to(memory_format=torch.channels_last)  # about 1.5x faster convolutions on the CPU
+        self.to(memory_format=torch.channels_last)  # channels-last memory: faster convolutions on the CPU (timed below)
 
     def embed(self, x:torch.Tensor) -> torch.Tensor:
         "The penultimate features `(batch, 2 * channels[-1])`: per-channel mean and max of the last feature map."
