@@ -18,7 +18,8 @@ BLEND_MARGIN = 0.15  # top two probabilities closer than this: a blend
 
 # %% auto #0
 __all__ = ['BLEND_MARGIN', 'window_features', 'song_windows', 'Prediction', 'summarize', 'GenreClassifier', 'probabilities',
-           'embeddings', 'predict', 'stream_results', 'predict_many', 'load_classifier']
+           'embeddings', 'predict', 'stream_results', 'predict_many', 'musicnn_windows', 'MusicnnClassifier',
+           'load_classifier']
 
 # %% ../nbs/12_inference.ipynb #5d63c437
 def window_features(wins:np.ndarray, # `(n_windows, samples)` at `cfg.sr`
@@ -67,6 +68,7 @@ class Prediction:
     duration:float=float('nan') # seconds, from the header
     windows:int=0 # windows averaged
     embedding:np.ndarray|None=dataclasses.field(default=None, repr=False) # the song's embedding, when asked for
+    extra:dict=dataclasses.field(default_factory=dict) # more columns: vocals, moods, uncertain, tags (pretrained tagger)
 
     @property
     def ok(self) -> bool: return self.error is None
@@ -84,7 +86,7 @@ class Prediction:
                  blend=bool(self.blend), top_k=' '.join(f'{g}:{p:.3f}' for g, p in self.top_k),
                  error=self.error or '', duration=_r(self.duration, 2), windows=self.windows)
         d.update({f'p_{g}': _r(self.probabilities.get(g, float('nan'))) for g in names})
-        return d
+        return {**d, **self.extra}
 
 def _r(x, nd=4):
     "Round for output; NaN stays NaN."
@@ -256,13 +258,100 @@ def predict_many(self:GenreClassifier,
             for pred in self._finish(ready, top_k, embeddings):
                 yield pred; bar.update()
 
-# %% ../nbs/12_inference.ipynb #0a6f210a
+# %% ../nbs/12_inference.ipynb #f0219fc0
+def musicnn_windows(path:str|Path, # audio file
+                    max_windows:int=5, # windows read per song
+                    edge_seconds:float=EDGE_SECONDS) -> dict: # `features` (n, 187, 96) log-mel patches, `duration`, `level`, `error`
+    "A worker's job for the pretrained tagger: read the windows at 16 kHz, their log-mel patches; errors as one line."
+    from genriflow.pretrained import window_logmels, level_dbfs, MUSICNN_SR
+    try:
+        with quiet_stderr(): wins, dur = read_windows(path, 3.0, MUSICNN_SR, edge_seconds, max_windows)
+        return dict(features=window_logmels(wins), duration=dur, level=level_dbfs(wins), error=None)
+    except AudioError as e: msg = str(e)
+    except Exception as e: msg = f'{path}: {type(e).__name__}: {e}'
+    return dict(features=None, duration=float('nan'), level=float('nan'), error=' '.join(msg.split()))
+
+# %% ../nbs/12_inference.ipynb #ffc2770a
+class MusicnnClassifier:
+    "Genres of whole songs from the pretrained tagger: zero-shot from its genre tags, or a trained head on its embedding."
+    def __init__(self, tagger, # a `genriflow.pretrained.MusicnnTagger`
+                 head=None, # a trained `EmbeddingHead` (None: zero-shot from the tags)
+                 meta:dict|None=None, # the head bundle's metadata (class names)
+                 blend_margin:float=BLEND_MARGIN, max_windows:int|None=None, edge_seconds:float=EDGE_SECONDS,
+                 source:str='musicnn'):
+        from genriflow.pretrained import GENRES, DEFAULT_WINDOWS
+        self.tagger, self.head, self.meta, self.source = tagger, head, meta or {}, source
+        self.class_names = list(self.meta['class_names']) if head is not None else list(GENRES)
+        self.blend_margin, self.edge_seconds, self.max_windows = blend_margin, edge_seconds, max_windows or DEFAULT_WINDOWS
+        ident = json.dumps(dict(source=source, meta=self.meta, windows=self.max_windows), sort_keys=True, default=str)
+        self.model_id = hashlib.sha1(ident.encode()).hexdigest()[:12]
+
+    @classmethod
+    def load(cls, bundle:str|Path|None=None, # a musicnn-head bundle, or None for zero-shot
+             device:str|None='auto', **kwargs) -> MusicnnClassifier:
+        "The zero-shot classifier, or a head bundle on the built-in tagger."
+        from genriflow.pretrained import MusicnnTagger
+        tagger = MusicnnTagger.load(device=device)
+        if bundle is None: return cls(tagger, **kwargs)
+        from genriflow.bundle import load_bundle
+        head, meta = load_bundle(bundle, device=tagger.msd.device)
+        return cls(tagger, head, meta, source=os.path.abspath(bundle), **kwargs)
+
+    @property
+    def source_name(self) -> str: return self.source
+    def __repr__(self): return f'MusicnnClassifier({self.source}: {len(self.class_names)} genres, {self.max_windows} windows per song)'
+
+# %% ../nbs/12_inference.ipynb #5309f244
+@fastcore.basics.patch
+def _job(self:MusicnnClassifier):
+    return functools.partial(musicnn_windows, max_windows=self.max_windows, edge_seconds=self.edge_seconds)
+
+@fastcore.basics.patch
+def _head_probabilities(self:MusicnnClassifier, emb:np.ndarray) -> np.ndarray:
+    "Window probabilities of the trained head on embeddings `(n, 400)`."
+    import torch
+    with torch.inference_mode():
+        return torch.softmax(self.head(torch.from_numpy(emb).to(self.tagger.msd.device)), -1).cpu().numpy()
+
+# %% ../nbs/12_inference.ipynb #e6280b24
+@fastcore.basics.patch
+def _song(self:MusicnnClassifier, path, r:dict, out:dict, top_k:int) -> Prediction:
+    "One song's `Prediction` from its windows' tags and embeddings `out` (`MusicnnTagger.tag_logmels`)."
+    from genriflow.pretrained import zero_shot, SILENCE_DBFS
+    tags = {m: dict(zip(self.tagger.tags[m], out[m].mean(0).tolist())) for m in ('msd', 'mtt')}
+    zs = zero_shot(dict(tags, silent=bool(r['level'] < SILENCE_DBFS)), top_k)
+    if self.head is None:
+        total = sum(zs['scores'].values()) or 1.0
+        probs = np.array([[zs['scores'].get(g, 0.0) / total for g in self.class_names]])
+    else: probs = self._head_probabilities(out['embedding'])
+    pred = summarize(path, probs, self.class_names, top_k, self.blend_margin, r['duration'])
+    pred.windows, pred.embedding = len(r['features']), out['embedding'].mean(0)
+    pred.extra = dict(uncertain=bool(zs['uncertain']) if self.head is None else False, silent=zs['silent'],
+                      vocals=zs['vocals'] or '', moods=' '.join(f'{t}:{p:.2f}' for t, p in zs['moods']), tags=tags)
+    if zs['silent'] or pred.extra['uncertain']:  # weak evidence is not forced into a genre
+        pred.extra['best_guess'], pred.genre = pred.genre, 'silent' if zs['silent'] else 'uncertain'
+    return pred
+
+# %% ../nbs/12_inference.ipynb #baf8e8e8
+@fastcore.basics.patch
+def _finish(self:MusicnnClassifier, items:list, top_k:int, embeddings:bool=False) -> list:
+    "Run both networks once over the windows of several songs; a `Prediction` per song."
+    good = [(p, r) for p, r in items if r['error'] is None]
+    out = self.tagger.tag_logmels(np.concatenate([r['features'] for _, r in good])) if good else None
+    preds, at = {}, 0
+    for p, r in good:
+        n = len(r['features'])
+        preds[id(r)] = self._song(p, r, {k: v[at:at + n] for k, v in out.items()}, top_k); at += n
+    return [preds.get(id(r)) or Prediction(path=str(p), error=r['error'], duration=r['duration']) for p, r in items]
+
+MusicnnClassifier.predict, MusicnnClassifier.predict_many = GenreClassifier.predict, GenreClassifier.predict_many
+
+# %% ../nbs/12_inference.ipynb #d8b1d7af
 def load_classifier(source:str|Path|None=None, # a bundle folder, or 'musicnn' / None for the built-in pretrained tagger
                     device:str|None='auto', **kwargs):
     "The classifier a `--model` value names."
-    if source is None or str(source) == 'musicnn':
-        from genriflow.pretrained import ZeroShotClassifier
-        return ZeroShotClassifier.load(device=device, **kwargs)
-    from genriflow.bundle import BundleError
+    from genriflow.bundle import BundleError, read_bundle_meta
+    if source is None or str(source) == 'musicnn': return MusicnnClassifier.load(None, device=device, **kwargs)
     if not Path(source).is_dir(): raise BundleError(f'{source}: no such model bundle folder')
+    if read_bundle_meta(source)['model'] == 'musicnn-head': return MusicnnClassifier.load(source, device=device, **kwargs)
     return GenreClassifier.load(source, device=device, **kwargs)
