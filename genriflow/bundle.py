@@ -14,13 +14,14 @@ import torch
 from .files import UserError, atomic_writer
 from .cnn import GenreCNN
 from .lstm import LSTMCNN
+from .pretrained import EmbeddingHead
 
 # %% auto #0
 __all__ = ['MODELS', 'BUNDLE_FORMAT', 'BUNDLE_KEYS', 'model_name', 'track_record', 'record_split', 'match_split', 'BundleError',
            'save_bundle', 'read_bundle_meta', 'load_bundle']
 
-# %% ../nbs/10_bundle.ipynb #a9a049c5
-MODELS = {'cnn': GenreCNN, 'lstm-cnn': LSTMCNN}
+# %% ../nbs/10_bundle.ipynb #7f591fd8
+MODELS = {'cnn': GenreCNN, 'lstm-cnn': LSTMCNN, 'musicnn-head': EmbeddingHead}  # a head bundle holds only the head's weights
 
 def model_name(model:torch.nn.Module) -> str:
     "The `MODELS` key of `model`'s class."

@@ -23,7 +23,8 @@ def save_results(rows:list, # dicts from `Prediction.row` (+ size, mtime, model)
     if Path(path).suffix.lower() == '.json':
         clean = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows]
         atomic_write(path, json.dumps(clean, indent=1) + '\n')
-    else: atomic_write(path, pd.DataFrame(rows).to_csv(index=False))
+    else:  # a CSV cell holds no nested table: the pretrained tagger's 100 tag probabilities go to JSON only
+        atomic_write(path, pd.DataFrame([{k: v for k, v in r.items() if not isinstance(v, dict)} for r in rows]).to_csv(index=False))
 
 # %% ../nbs/13_library.ipynb #d6375975
 _TEXT_COLUMNS = ('path', 'genre', 'runner_up', 'error', 'model', 'tagged', 'top_k')
@@ -37,7 +38,8 @@ def load_results(path:str|Path) -> list[dict]:
     for r in rows:
         for k in _TEXT_COLUMNS:
             if k in r and (r[k] is None or (isinstance(r[k], float) and math.isnan(r[k]))): r[k] = ''
-        if isinstance(r.get('blend'), str): r['blend'] = r['blend'].strip().lower() == 'true'
+        for k in ('blend', 'uncertain', 'silent'):
+            if isinstance(r.get(k), str): r[k] = r[k].strip().lower() == 'true'
     return rows
 
 # %% ../nbs/13_library.ipynb #1dee6846
@@ -92,16 +94,17 @@ def _safe_name(genre:str) -> str:
     "A genre name usable as a file name."
     return ''.join(c if c.isalnum() or c in '-_ .&' else '_' for c in genre).strip() or 'unknown'
 
-# %% ../nbs/13_library.ipynb #0fe96528
+# %% ../nbs/13_library.ipynb #c1800feb
 def write_playlists(rows:list, # `Prediction`s or result rows (need path, genre, duration)
                     folder:str|Path, # where the `<genre>.m3u` files go
                    ) -> dict: # genre -> playlist path, for genres that have songs
-    "One M3U per genre that has songs; failed files are left out; stale playlists of ours are removed."
+    "One M3U per genre that has songs; failed, uncertain and silent songs are left out; stale playlists of ours are removed."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     by_genre = {}
     for p in rows:
         d = p if isinstance(p, dict) else dataclasses.asdict(p)
-        if d.get('genre') and not d.get('error'): by_genre.setdefault(d['genre'], []).append(d)
+        if d.get('genre') and not (d.get('error') or d.get('uncertain') is True or d.get('silent') is True):
+            by_genre.setdefault(d['genre'], []).append(d)
     out = {g: atomic_write(folder / f'{_safe_name(g)}.m3u', _m3u(items, folder)) for g, items in by_genre.items()}
     for old in set(folder.glob('*.m3u')) - set(out.values()):
         if _MARK in old.read_text(errors='replace').splitlines()[:2]: old.unlink()

@@ -17,9 +17,10 @@ from .files import UserError, resolve_device
 from .bundle import MODELS, save_bundle, load_bundle, read_bundle_meta, record_split, match_split
 
 # %% auto #0
-__all__ = ['build_model', 'fit', 'predict_proba', 'track_probabilities', 'evaluate', 'metrics_table', 'metrics_line',
-           'plot_history', 'plot_confusion', 'default_cache_dir', 'clip_seconds_for', 'labelled_manifest',
-           'track_features', 'train_dataset', 'scored_tracks', 'evaluate_bundle']
+__all__ = ['HEAD_WINDOWS', 'build_model', 'fit', 'predict_proba', 'track_probabilities', 'evaluate', 'score_probabilities',
+           'metrics_table', 'metrics_line', 'plot_history', 'plot_confusion', 'default_cache_dir', 'clip_seconds_for',
+           'labelled_manifest', 'track_features', 'musicnn_embeddings', 'cross_validate', 'train_dataset',
+           'scored_tracks', 'evaluate_bundle']
 
 # %% ../nbs/09_train.ipynb #0cac1fe6
 def build_model(name:str, # a key of `MODELS`: 'cnn' or 'lstm-cnn'
@@ -27,7 +28,8 @@ def build_model(name:str, # a key of `MODELS`: 'cnn' or 'lstm-cnn'
     "A new model, with weights drawn from `seed`."
     if name not in MODELS: raise UserError(f'unknown model {name!r}: choose one of {", ".join(MODELS)}')
     torch.manual_seed(seed)
-    return MODELS[name](n_rows=n_rows, n_classes=n_classes, **hparams)
+    size = dict(n_in=n_rows) if name == 'musicnn-head' else dict(n_rows=n_rows)  # the head's input is an embedding
+    return MODELS[name](**size, n_classes=n_classes, **hparams)
 
 # %% ../nbs/09_train.ipynb #c688f06c
 def _as_xy(data, name:str):
@@ -36,7 +38,7 @@ def _as_xy(data, name:str):
     except (TypeError, ValueError): raise ValueError(f'{name}: expected a pair (X, y)') from None
     X = torch.as_tensor(np.asarray(X, dtype=np.float32)) if not torch.is_tensor(X) else X.float()
     y = torch.as_tensor(np.asarray(y)).long() if not torch.is_tensor(y) else y.long()
-    if X.ndim != 3: raise ValueError(f'{name}: X must be (windows, n_rows, frames), got shape {tuple(X.shape)}')
+    if X.ndim < 2: raise ValueError(f'{name}: X must be (windows, ...) with one row per window, got shape {tuple(X.shape)}')
     if len(X) != len(y): raise ValueError(f'{name}: {len(X)} windows but {len(y)} labels')
     if len(X) == 0: raise ValueError(f'{name}: no windows')
     return X, y
@@ -118,7 +120,7 @@ def fit(model:torch.nn.Module, # a model from `MODELS`, or any module mapping (B
                       seconds=time.perf_counter() - t_start)
     return hist
 
-# %% ../nbs/09_train.ipynb #f483ebbb
+# %% ../nbs/09_train.ipynb #0fc21ca5
 @torch.no_grad()
 def predict_proba(model:torch.nn.Module, X:np.ndarray, # windows `(N, n_rows, frames)`, numpy or torch
                   batch_size:int=256, device:str|torch.device|None=None) -> np.ndarray: # `(N, n_classes)` float32 probabilities
@@ -155,8 +157,12 @@ def evaluate(model:torch.nn.Module, X:np.ndarray, # windows `(N, n_rows, frames)
              class_names:list|None=None, # names of the classes, in label order
              batch_size:int=256, device:str|torch.device|None=None) -> dict: # JSON-able metrics
     "Window-level and track-level accuracy, macro-F1, per-class precision/recall and confusion matrices."
+    return score_probabilities(predict_proba(model, X, batch_size=batch_size, device=device), y, track_index, class_names)
+
+def score_probabilities(probs:np.ndarray, # `(n_windows, n_classes)` window probabilities
+                        y:np.ndarray, track_index:np.ndarray|None=None, class_names:list|None=None) -> dict:
+    "`evaluate`'s metrics from window probabilities already computed (e.g. pooled over cross-validation folds)."
     y = np.asarray(y)
-    probs = predict_proba(model, X, batch_size=batch_size, device=device)
     if len(y) != len(probs): raise ValueError(f'evaluate: {len(probs)} windows but {len(y)} labels')
     n_classes = probs.shape[1]
     names = list(class_names) if class_names is not None else [str(i) for i in range(n_classes)]
@@ -248,26 +254,126 @@ def _windows(Xs, idx, y, seconds, config):
     Xw, ti = segment(Xs[idx], seconds, config)
     return Xw, y[idx][ti], ti
 
-# %% ../nbs/09_train.ipynb #9d73beb6
-def _augmented_windows(table, tr, cache, augment, copies, config, seed, workers, progress, std, class_names, seconds):
-    "Windows of augmented copies of the training tracks `tr` (none for `augment='none'`)."
+# %% ../nbs/09_train.ipynb #9048a97f
+HEAD_WINDOWS = 10  # windows per training track for the musicnn head (the classifier reads DEFAULT_WINDOWS per song)
+
+def _musicnn_patches(path:str) -> dict:
+    "Worker job: the log-mel patches of a track's windows at 16 kHz, or its one-line error."
+    from genriflow.audio import read_windows, AudioError
+    from genriflow.pretrained import window_logmels, MUSICNN_SR
+    from genriflow.files import quiet_stderr
+    try:
+        with quiet_stderr(): wins, _ = read_windows(path, 3.0, MUSICNN_SR, max_windows=HEAD_WINDOWS)
+        return dict(path=path, patches=window_logmels(wins), error=None)
+    except AudioError as e: return dict(path=path, patches=None, error=' '.join(str(e).split()))
+
+# %% ../nbs/09_train.ipynb #573f637b
+def musicnn_embeddings(man:pd.DataFrame, # tracks (`path` column)
+                       cache:str|Path, # feature store folder
+                       workers:int|None=None, progress:bool=True, device:str|None='auto',
+                      ) -> tuple[pd.DataFrame, list]: # (tracks that decoded, one `(n_windows, 400)` array each)
+    "The pretrained tagger's window embeddings of each track, computed once and cached in the feature store."
+    from tqdm.auto import tqdm
+    from genriflow.preprocessing import file_identity
+    from genriflow.pretrained import MusicnnTagger
+    from genriflow.files import process_pool, resolve_workers, atomic_writer
+    dest = {p: Path(cache) / 'musicnn-v1' / f'{file_identity(p)}.npy' for p in man['path']}
+    todo, tagger = [p for p in man['path'] if not dest[p].exists()], None
+    with process_pool(resolve_workers(workers)) as pool:
+        for r in tqdm(pool.map(_musicnn_patches, todo, chunksize=4), total=len(todo), desc='musicnn embeddings', disable=not progress):
+            if r['error']: continue
+            tagger = tagger or MusicnnTagger.load(device=device)
+            with atomic_writer(dest[r['path']]) as f: np.save(f, tagger.tag_logmels(r['patches'])['embedding'].astype(np.float32))
+    keep = [dest[p].exists() for p in man['path']]
+    if not any(keep): raise UserError('no track could be decoded for the musicnn head')
+    return man[keep].reset_index(drop=True), [np.load(dest[p]) for p in man['path'][keep]]
+
+# %% ../nbs/09_train.ipynb #972d4a13
+def _prepare(data, idx):
+    "The standardizer of the training tracks `idx` (features), or None (embeddings need none)."
+    from genriflow.preprocessing import Standardizer
+    return Standardizer().fit(data[idx]) if isinstance(data, np.ndarray) else None
+
+def _track_windows(data, idx, y, std, seconds, config):
+    "Windows of tracks `idx`, their labels and their track numbers (positions in `idx`)."
+    if std is not None: return _windows(std.transform(data[idx]), np.arange(len(idx)), y[idx], seconds, config)
+    X = np.concatenate([data[i] for i in idx]); t = np.repeat(np.arange(len(idx)), [len(data[i]) for i in idx])
+    return X, y[idx][t], t
+
+# %% ../nbs/09_train.ipynb #1ba91229
+def _fit_split(data, y, tr, va, te, model, n_in, class_names, seconds, config, hparams, fit_kw, extra=None):
+    "Fit a new model on tracks `tr` (early stopping on `va`), score it on `te`: (model, history, metrics or None, std)."
+    std = _prepare(data, tr)
+    Xtr, ytr, _ = _track_windows(data, tr, y, std, seconds, config)
+    ex = extra(std) if extra is not None else None
+    if ex is not None: Xtr, ytr = np.concatenate([Xtr, ex[0]]), np.concatenate([ytr, ex[1]])
+    net = build_model(model, n_in, len(class_names), seed=fit_kw['seed'], **(hparams or {}))
+    valid = _track_windows(data, va, y, std, seconds, config)[:2] if len(va) else None
+    hist = fit(net, (Xtr, ytr), valid, **fit_kw)
+    hist.attrs['augmented_windows'] = 0 if ex is None else len(ex[1])
+    probs = predict_proba(net, _track_windows(data, te, y, std, seconds, config)[0]) if len(te) else None
+    return net, hist, probs, std
+
+# %% ../nbs/09_train.ipynb #3cd921f9
+def cross_validate(data, y, model, n_in, class_names, seconds, config, hparams, fit_kw, seed:int=0) -> dict:
+    "Track-level k-fold cross-validated metrics (no track scored by a model that saw it)."
+    from sklearn.model_selection import StratifiedKFold
+    per_class = np.bincount(y, minlength=len(class_names))
+    if per_class.min() < 2: raise UserError(f'too few songs: {class_names[int(per_class.argmin())]!r} has {int(per_class.min())}; need at least 2 per genre')
+    k = int(min(5, per_class.min()))
+    probs, labels, tracks = [], [], []
+    for tr, te in StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):
+        _, _, p, std = _fit_split(data, y, tr, np.array([], int), te, model, n_in, class_names, seconds, config, hparams, fit_kw)
+        _, yw, tw = _track_windows(data, te, y, std, seconds, config)
+        probs.append(p); labels.append(yw); tracks.append(te[tw])
+    m = score_probabilities(np.concatenate(probs), np.concatenate(labels), np.concatenate(tracks), class_names)
+    return dict(m, split=f'{k}-fold cross-validation by track', folds=k)
+
+# %% ../nbs/09_train.ipynb #94b089f1
+def _augmented(table, tr, cache, augment, copies, config, seed, workers, progress, class_names, seconds):
+    "A function of the standardizer giving the windows of augmented copies of training tracks `tr` (None: no augmentation)."
     from genriflow.augment import augment_features
     from genriflow.preprocessing import load_feature_arrays
     if augment == 'none': return None
     aug = augment_features(table.iloc[tr], cache, augment, copies=copies, config=config, seed=seed, workers=workers, progress=progress)
     if not len(aug): return None
     y = aug['label'].astype(str).map({c: i for i, c in enumerate(class_names)}).to_numpy()
-    return _windows(std.transform(load_feature_arrays(aug)), np.arange(len(aug)), y, seconds, config)[:2]
+    return lambda std: _windows(std.transform(load_feature_arrays(aug)), np.arange(len(aug)), y, seconds, config)[:2]
 
-def _check_split(root, table, tr, te):
-    for s, idx in (('training', tr), ('test', te)):
-        if len(idx) == 0:
-            raise UserError(f'{root}: no {s} tracks in the split ({len(table)} labelled tracks); need more tracks per genre or a split file')
+def _track_data(model, man, cache, config, workers, progress, device):
+    "(tracks that decoded, their data: features `(N, rows, frames)` or a list of embeddings, the model's input size)."
+    if model == 'musicnn-head':
+        table, data = musicnn_embeddings(man, cache, workers, progress, device)
+        return table, data, data[0].shape[1]
+    table, X = track_features(man, cache, config, workers, progress)
+    return table, X, config.n_rows
 
-# %% ../nbs/09_train.ipynb #73d09bdb
+# %% ../nbs/09_train.ipynb #a4265e3b
+def _bundle_meta(model, config, std, window_seconds, class_names) -> dict:
+    "What a bundle needs besides its weights to read songs the way the model was trained."
+    if model == 'musicnn-head':
+        from genriflow.pretrained import weights_info
+        return dict(class_names=class_names, window_seconds=3.0, standardizer=None, backbone='musicnn',
+                    feature_config=dict(backbone='musicnn', sr=16000, windows=HEAD_WINDOWS),
+                    backbone_weights={m: weights_info(m).get('sha256') for m in ('msd', 'mtt')})
+    return dict(class_names=class_names, feature_config=config.to_dict(), standardizer=std.to_dict(),
+                window_seconds=window_seconds, window_frames=config.n_frames(window_seconds))
+
+# %% ../nbs/09_train.ipynb #1d74111d
+def _check_args(model, augment):
+    from genriflow.augment import AUGMENT_KINDS
+    if model not in MODELS: raise UserError(f'unknown model {model!r}: choose one of {", ".join(MODELS)}')
+    if augment not in AUGMENT_KINDS: raise UserError(f'unknown augmentation {augment!r}: choose one of {", ".join(AUGMENT_KINDS)}')
+    if model == 'musicnn-head' and augment != 'none': raise UserError('--augment works on the four features; the musicnn head trains without it')
+
+def _split_indices(table):
+    s = table['split'].astype(str).to_numpy()
+    return tuple(np.flatnonzero(s == k) for k in ('train', 'valid', 'test'))
+
+# %% ../nbs/09_train.ipynb #98eea0c7
 def train_dataset(root:str|Path, # dataset folder (GTZAN, FMA, folder per genre, or the synthetic demo)
                   dataset:str='auto', # 'auto', 'gtzan', 'fma', 'folder'
-                  model:str='cnn', # 'cnn' or 'lstm-cnn'
+                  model:str='cnn', # 'cnn', 'lstm-cnn' or 'musicnn-head'
                   augment:str='none', # 'none', 'weak' or 'strong': augmented copies of the training tracks
                   epochs:int=30, # most epochs (early stopping usually ends sooner)
                   out:str|Path='models/genriflow-model', # bundle folder to write
@@ -282,45 +388,39 @@ def train_dataset(root:str|Path, # dataset folder (GTZAN, FMA, folder per genre,
                   config:FeatureConfig|None=None, # features; None: `FeatureConfig()` with clips of the median track length, at most 30 s
                   hparams:dict|None=None, # extra model constructor arguments
                   device:str|torch.device|None=None, # 'auto'/None: CUDA when present, else the CPU
-                 ) -> dict: # test metrics: track_accuracy, window_accuracy, macro_f1, per-class, confusion, ...
+                 ) -> dict: # test (or cross-validated) metrics: track_accuracy, window_accuracy, macro_f1, per-class, confusion, ...
     "Manifest, features, windows, standardization, fit, test evaluation and a bundle recording its split, from a dataset folder."
-    from genriflow.preprocessing import Standardizer
-    from genriflow.augment import AUGMENT_KINDS
-    if model not in MODELS: raise UserError(f'unknown model {model!r}: choose one of {", ".join(MODELS)}')
-    if augment not in AUGMENT_KINDS: raise UserError(f'unknown augmentation {augment!r}: choose one of {", ".join(AUGMENT_KINDS)}')
+    _check_args(model, augment)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir(out)
     man = labelled_manifest(root, dataset, seed, split_file)
     config = config or FeatureConfig(clip_seconds=clip_seconds_for(man))
-    table, X = track_features(man, cache, config, workers, progress)
+    table, data, n_in = _track_data(model, man, cache, config, workers, progress, resolve_device(device))
     class_names = sorted(set(table['label'].astype(str)))
     y = table['label'].astype(str).map({c: i for i, c in enumerate(class_names)}).to_numpy()
-    tr, va, te = (np.flatnonzero(table['split'].astype(str).to_numpy() == s) for s in ('train', 'valid', 'test'))
-    _check_split(root, table, tr, te)
-    std = Standardizer().fit(X[tr])
-    Xs = std.transform(X); del X
-    Xtr, ytr, _ = _windows(Xs, tr, y, window_seconds, config)
-    aug = _augmented_windows(table, tr, cache, augment, copies, config, seed, workers, progress, std, class_names, window_seconds)
-    if aug is not None: Xtr, ytr = np.concatenate([Xtr, aug[0]]), np.concatenate([ytr, aug[1]])
-    net = build_model(model, config.n_rows, len(class_names), seed=seed, **(hparams or {}))
-    hist = fit(net, (Xtr, ytr), _windows(Xs, va, y, window_seconds, config)[:2] if len(va) else None, epochs=epochs,
-               lr=lr, batch_size=batch_size, patience=patience, seed=seed, device=device, progress=progress)
-    metrics = evaluate(net, *_windows(Xs, te, y, window_seconds, config), class_names=class_names)
-    metrics.update(split='test', train_seconds=round(hist.attrs['seconds'], 2), epochs_run=len(hist), best_epoch=int(hist.attrs['best_epoch']))
-    training = _training_summary(root, table, y, tr, va, te, class_names, augment, aug, seed, split_file, epochs, lr, batch_size, hist)
-    save_bundle(out, net, dict(class_names=class_names, feature_config=config.to_dict(), standardizer=std.to_dict(),
-                               window_seconds=window_seconds, window_frames=config.n_frames(window_seconds),
-                               training=training, metrics=metrics, split_tracks=record_split(table, root)))
+    tr, va, te = _split_indices(table)
+    fit_kw = dict(epochs=epochs, lr=lr, batch_size=batch_size, patience=patience, seed=seed, device=device, progress=progress)
+    cv = None
+    if len(tr) == 0 or len(te) == 0:  # too few tracks for a held-out split: cross-validate, then train on all of them
+        cv = cross_validate(data, y, model, n_in, class_names, window_seconds, config, hparams, dict(fit_kw, progress=False), seed)
+        table['split'], (tr, va, te) = 'train', (np.arange(len(table)), np.array([], int), np.array([], int))
+    extra = _augmented(table, tr, cache, augment, copies, config, seed, workers, progress, class_names, window_seconds)
+    net, hist, probs, std = _fit_split(data, y, tr, va, te, model, n_in, class_names, window_seconds, config, hparams, fit_kw, extra)
+    metrics = cv or dict(score_probabilities(probs, *_track_windows(data, te, y, std, window_seconds, config)[1:], class_names), split='test')
+    metrics.update(train_seconds=round(hist.attrs['seconds'], 2), epochs_run=len(hist), best_epoch=int(hist.attrs['best_epoch']))
+    if cv: metrics['note'] = f'{len(table)} labelled tracks are too few to hold some out: trained on all of them; the scores are {cv["split"]}'
+    save_bundle(out, net, dict(_bundle_meta(model, config, std, window_seconds, class_names), metrics=metrics, split_tracks=record_split(table, root),
+                               training=_training_summary(root, table, y, tr, va, te, class_names, augment, extra, seed, split_file, fit_kw, hist)))
     return metrics
 
-# %% ../nbs/09_train.ipynb #4f2e7ccd
-def _training_summary(root, table, y, tr, va, te, class_names, augment, aug, seed, split_file, epochs, lr, batch_size, hist) -> dict:
+# %% ../nbs/09_train.ipynb #99bcd463
+def _training_summary(root, table, y, tr, va, te, class_names, augment, extra, seed, split_file, fit_kw, hist) -> dict:
     "What `bundle.json` says about the training run (the exact tracks are in `split_tracks`)."
     name = '+'.join(sorted(set(table['dataset'].astype(str)))) if 'dataset' in table.columns else 'unknown'
     return dict(dataset=name, source=Path(root).name, n_tracks=dict(train=len(tr), valid=len(va), test=len(te)),
-                train_per_class={c: int((y[tr] == i).sum()) for i, c in enumerate(class_names)},
-                augment=augment, augmented_windows=0 if aug is None else len(aug[1]), seed=seed,
-                split_file=None if split_file is None else Path(split_file).name, epochs=epochs, epochs_run=len(hist),
-                best_epoch=int(hist.attrs['best_epoch']), lr=lr, batch_size=batch_size, device=hist.attrs['device'],
+                train_per_class={c: int((y[tr] == i).sum()) for i, c in enumerate(class_names)}, augment=augment, seed=seed,
+                augmented_windows=hist.attrs['augmented_windows'],
+                split_file=None if split_file is None else Path(split_file).name, epochs=fit_kw['epochs'], epochs_run=len(hist),
+                best_epoch=int(hist.attrs['best_epoch']), lr=fit_kw['lr'], batch_size=fit_kw['batch_size'], device=hist.attrs['device'],
                 train_seconds=round(hist.attrs['seconds'], 2), history=hist.round(5).to_dict(orient='list'))
 
 # %% ../nbs/09_train.ipynb #e8d11e47
