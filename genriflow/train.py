@@ -17,10 +17,10 @@ from .files import UserError, resolve_device
 from .bundle import MODELS, save_bundle, load_bundle, read_bundle_meta, record_split, match_split
 
 # %% auto #0
-__all__ = ['HEAD_WINDOWS', 'build_model', 'fit', 'predict_proba', 'track_probabilities', 'evaluate', 'score_probabilities',
-           'metrics_table', 'metrics_line', 'plot_history', 'plot_confusion', 'default_cache_dir', 'clip_seconds_for',
-           'labelled_manifest', 'track_features', 'musicnn_embeddings', 'cross_validate', 'train_dataset',
-           'scored_tracks', 'evaluate_bundle']
+__all__ = ['HEAD_WINDOWS', 'build_model', 'ArrayBatches', 'as_batches', 'fit', 'predict_proba', 'track_probabilities', 'evaluate',
+           'score_probabilities', 'metrics_table', 'metrics_line', 'plot_history', 'plot_confusion',
+           'default_cache_dir', 'clip_seconds_for', 'labelled_manifest', 'track_features', 'musicnn_embeddings',
+           'cross_validate', 'train_dataset', 'scored_tracks', 'evaluate_bundle']
 
 # %% ../nbs/09_train.ipynb #0cac1fe6
 def build_model(name:str, # a key of `MODELS`: 'cnn' or 'lstm-cnn'
@@ -51,73 +51,84 @@ def _batches(n:int, batch_size:int, generator=None, drop_single:bool=False):
         if drop_single and len(idx) == 1 and n > 1: continue  # batch-norm cannot train on one example
         yield idx
 
-@torch.no_grad()
-def _loss_acc(model, X, y, batch_size, device) -> tuple[float, float]:
-    "Mean cross-entropy and accuracy of `model` in eval mode."
-    model.eval(); total, correct = 0.0, 0
-    for idx in _batches(len(X), batch_size):
-        out = model(X[idx].to(device)); t = y[idx].to(device)
-        total += F.cross_entropy(out, t, reduction='sum').item(); correct += (out.argmax(1) == t).sum().item()
-    return total / len(X), correct / len(X)
+# %% ../nbs/09_train.ipynb #46a56188
+class ArrayBatches:
+    "Mini-batches `(x, y)` of in-memory windows, reshuffled on each pass by a seeded generator."
+    def __init__(self, X, y, batch_size:int=64, shuffle:bool=False, seed:int=0, name:str='train'):
+        self.X, self.y = _as_xy((X, y), name)
+        self.batch_size, self.gen = batch_size, torch.Generator().manual_seed(seed) if shuffle else None
+    def __len__(self): return sum(1 for _ in _batches(len(self.X), self.batch_size, drop_single=self.gen is not None))
+    def __iter__(self):
+        for idx in _batches(len(self.X), self.batch_size, self.gen, drop_single=self.gen is not None): yield self.X[idx], self.y[idx]
 
-def fit(model:torch.nn.Module, # a model from `MODELS`, or any module mapping (B, rows, frames) to logits
-        train:tuple, # `(X, y)`: training windows `(N, n_rows, frames)` and integer labels
-        valid:tuple|None=None, # `(X, y)` validation windows for early stopping; None: train all epochs, keep the last
+def as_batches(data, batch_size:int, shuffle:bool, seed:int, name:str):
+    "Anything `fit` accepts as data: an `(X, y)` pair becomes `ArrayBatches`; a loader of `(x, y, ...)` batches passes through."
+    if data is None or (hasattr(data, '__iter__') and hasattr(data, '__len__') and not isinstance(data, (tuple, list))): return data
+    return ArrayBatches(*_pair(data, name), batch_size=batch_size, shuffle=shuffle, seed=seed, name=name)
+
+def _pair(data, name):
+    try: X, y = data
+    except (TypeError, ValueError): raise ValueError(f'{name}: expected a pair (X, y)') from None
+    return X, y
+
+# %% ../nbs/09_train.ipynb #36fb9112
+def _run_epoch(model, batches, device, opt=None, sched=None) -> tuple[float, float]:
+    "One pass over `batches`: trains when given an optimizer, else only scores; (mean loss, accuracy)."
+    model.train(opt is not None); total, correct, seen = 0.0, 0, 0
+    with torch.set_grad_enabled(opt is not None):
+        for xb, yb, *_ in batches:
+            xb, yb = xb.to(device, non_blocking=True).float(), yb.to(device, non_blocking=True).long()
+            out = model(xb); loss = F.cross_entropy(out, yb)
+            if opt is not None: opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
+            total += loss.item() * len(yb); correct += (out.argmax(1) == yb).sum().item(); seen += len(yb)
+    return total / max(seen, 1), correct / max(seen, 1)
+
+# %% ../nbs/09_train.ipynb #28613132
+class _Best:
+    "Early stopping: remembers the best epoch's weights and counts the epochs since."
+    def __init__(self, patience:int): self.patience, self.score, self.epoch, self.state, self.waited = patience, math.inf, 0, None, 0
+    def update(self, model, epoch:int, score:float, always:bool=False) -> bool:
+        "Record an epoch; True when training should stop."
+        if always or score < self.score - 1e-4:
+            self.score, self.epoch, self.waited = score, epoch, 0
+            self.state = {k: v.detach().to('cpu', copy=True) for k, v in model.state_dict().items()}
+        else: self.waited += 1
+        return not always and self.waited >= self.patience
+
+# %% ../nbs/09_train.ipynb #36f9bbfb
+def fit(model:torch.nn.Module, # a model from `MODELS`, or any module mapping a batch of windows to logits
+        train, # `(X, y)` windows and integer labels, or a loader of `(x, y, ...)` batches (e.g. `preprocessing.window_loader`)
+        valid=None, # the same for validation (early stopping); None: train all epochs, keep the last
         epochs:int=30, # most passes over the training windows
         lr:float=3e-3, # peak learning rate of the one-cycle schedule
         weight_decay:float|None=None, # AdamW weight decay; None: the model's `default_weight_decay` (or 0.01)
-        batch_size:int=64,
+        batch_size:int=64, # for `(X, y)` data
         patience:int=8, # stop after this many epochs without a better validation loss
         seed:int=0, # seeds shuffling and dropout
         device:str|torch.device|None=None, # 'auto' or None: CUDA when present, else the CPU; or a torch device
-        progress:bool=True, # tqdm bars: one over epochs, one per epoch over batches
+        progress:bool=True, # a tqdm bar over epochs
        ) -> pd.DataFrame: # one row per epoch; `attrs` has best_epoch, stopped_early, device, seconds
     "Train `model` in place with AdamW, a one-cycle schedule and early stopping; restore the best epoch's weights."
     from tqdm.auto import tqdm
-    Xt, yt = _as_xy(train, 'train')
-    Xv, yv = _as_xy(valid, 'valid') if valid is not None else (None, None)
+    tb, vb = as_batches(train, batch_size, True, seed, 'train'), as_batches(valid, 4 * batch_size, False, seed, 'valid')
     device = resolve_device(device) if not isinstance(device, torch.device) else device
-    if weight_decay is None: weight_decay = getattr(model, 'default_weight_decay', 1e-2)
-    det_before = torch.are_deterministic_algorithms_enabled()
+    det_before, t_start = torch.are_deterministic_algorithms_enabled(), time.perf_counter()
     torch.use_deterministic_algorithms(True, warn_only=True)
-    t_start = time.perf_counter()
     try:
-        torch.manual_seed(seed)
-        gen = torch.Generator().manual_seed(seed)
-        model.to(device)
-        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-        steps = sum(1 for _ in _batches(len(Xt), batch_size, drop_single=True))
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, epochs * steps), pct_start=0.3)
-        rows, best, best_state, best_epoch, waited = [], math.inf, None, 0, 0
-        bar = tqdm(range(1, epochs + 1), desc='epochs', unit='epoch', disable=not progress)
-        for epoch in bar:
-            t0 = time.perf_counter(); model.train(); total, correct, seen = 0.0, 0, 0
-            for idx in tqdm(list(_batches(len(Xt), batch_size, gen, drop_single=True)), desc=f'epoch {epoch}',
-                            unit='batch', leave=False, disable=not progress):
-                xb, yb = Xt[idx].to(device), yt[idx].to(device)
-                opt.zero_grad(set_to_none=True)
-                out = model(xb); loss = F.cross_entropy(out, yb)
-                loss.backward(); opt.step(); sched.step()
-                total += loss.item() * len(idx); correct += (out.argmax(1) == yb).sum().item(); seen += len(idx)
-            row = dict(epoch=epoch, train_loss=total / seen, train_accuracy=correct / seen)
-            if Xv is not None:
-                row['valid_loss'], row['valid_accuracy'] = _loss_acc(model, Xv, yv, 4 * batch_size, device)
-            row.update(lr=opt.param_groups[0]['lr'], seconds=time.perf_counter() - t0)
-            rows.append(row)
-            score = row.get('valid_loss', row['train_loss'])
-            if Xv is None or score < best - 1e-4:
-                best, best_epoch, waited = score, epoch, 0
-                best_state = {k: v.detach().to('cpu', copy=True) for k, v in model.state_dict().items()}
-            else: waited += 1
+        torch.manual_seed(seed); model.to(device)
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=getattr(model, 'default_weight_decay', 1e-2) if weight_decay is None else weight_decay)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, epochs * len(tb)), pct_start=0.3)
+        rows, best = [], _Best(patience)
+        for epoch in (bar := tqdm(range(1, epochs + 1), desc='epochs', unit='epoch', disable=not progress)):
+            t0 = time.perf_counter(); row = dict(epoch=epoch, **dict(zip(('train_loss', 'train_accuracy'), _run_epoch(model, tb, device, opt, sched))))
+            if vb is not None: row.update(zip(('valid_loss', 'valid_accuracy'), _run_epoch(model, vb, device)))
+            rows.append(dict(row, lr=opt.param_groups[0]['lr'], seconds=time.perf_counter() - t0))
             bar.set_postfix({k: f'{v:.3f}' for k, v in row.items() if k in ('train_loss', 'valid_loss', 'valid_accuracy')})
-            if Xv is not None and waited >= patience: break
-        model.load_state_dict(best_state)
-        model.eval()
-    finally:
-        torch.use_deterministic_algorithms(det_before)
+            if best.update(model, epoch, row.get('valid_loss', row['train_loss']), always=vb is None): break
+        model.load_state_dict(best.state); model.eval()
+    finally: torch.use_deterministic_algorithms(det_before)
     hist = pd.DataFrame(rows)
-    hist.attrs.update(best_epoch=best_epoch, stopped_early=len(rows) < epochs, device=str(device),
-                      seconds=time.perf_counter() - t_start)
+    hist.attrs.update(best_epoch=best.epoch, stopped_early=len(rows) < epochs, device=str(device), seconds=time.perf_counter() - t_start)
     return hist
 
 # %% ../nbs/09_train.ipynb #0fc21ca5
