@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import soxr
-from .files import UserError
+from .files import UserError, quiet_stderr
 
 # %% auto #0
 __all__ = ['AUDIO_EXTENSIONS', 'AV_PREROLL', 'EDGE_SECONDS', 'MAX_WINDOWS', 'AudioError', 'is_audio_file', 'audio_info',
@@ -128,7 +128,7 @@ def _av_collect(frames, # decoded PyAV frames, in order
     out = np.concatenate(chunks) if chunks else np.zeros((0, channels), np.float32)
     return out if wanted < 0 else out[:wanted]
 
-# %% ../nbs/00_audio.ipynb #0f83ddb0
+# %% ../nbs/00_audio.ipynb #cf23b545
 def _span(offset:float, duration:float|None, sr:int) -> tuple[int, int]:
     "First frame and frame count (-1: to the end) of a window in seconds."
     return int(round(max(offset, 0.0) * sr)), (-1 if duration is None else max(int(round(duration * sr)), 1))
@@ -140,7 +140,7 @@ def _check_offset(path: Path, offset: float, start: int, promised: int, sr: int)
 
 def _sf_read(path: Path, offset: float, duration: float|None) -> tuple[np.ndarray, int, int]:
     "A window of `path` decoded by libsndfile: samples, native rate, frames promised."
-    with sf.SoundFile(str(path)) as f:
+    with quiet_stderr(), sf.SoundFile(str(path)) as f:  # mpg123 notes on damaged frames; the one-line error says why
         sr, promised = f.samplerate, f.frames
         start, wanted = _span(offset, duration, sr)
         _check_offset(path, offset, start, promised, sr)
@@ -182,7 +182,7 @@ def _decode(path: Path, offset: float, duration: float|None) -> tuple[np.ndarray
     except AudioError: raise
     except (RuntimeError, ValueError, OSError, MemoryError) as e: raise AudioError(f'{path}: cannot decode ({e})') from None
 
-# %% ../nbs/00_audio.ipynb #ec0b6093
+# %% ../nbs/00_audio.ipynb #fb4a8458
 def _av_info(path: Path) -> dict:
     "Duration, rate, channels and frames of `path` from FFmpeg."
     av = _av()
@@ -197,7 +197,7 @@ def audio_info(path:str|Path) -> dict:
     "Duration (s), native sample rate, channel count and frame count of `path`, from its header."
     path = Path(path); _check_file(path)
     try:
-        info = sf.info(str(path))
+        with quiet_stderr(): info = sf.info(str(path))
         return dict(duration=info.frames / info.samplerate if info.samplerate else 0.0,
                     samplerate=info.samplerate, channels=info.channels, frames=info.frames)
     except sf.LibsndfileError as e: sf_err = e

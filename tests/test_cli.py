@@ -81,11 +81,11 @@ def test_help_and_version():
 def test_usage_errors_are_one_line(tmp_path):
     (tmp_path / 'song.wav').write_bytes(b'')
     cases = [(('classify', tmp_path, '--model', tmp_path / 'models' / 'x'), 'no such model bundle folder'),
-             (('classify', tmp_path, '--model', tmp_path), 'no bundle.json'),
+             (('classify', tmp_path, '--model', tmp_path), 'bundle.json: missing'),
              (('classify', tmp_path, '--model', tmp_path, '--output', tmp_path / 'x.txt'), 'must end in .csv or .json'),
-             (('evaluate', tmp_path / 'nope', tmp_path), 'no bundle.json'),
-             (('classify', tmp_path, '--model', tmp_path, '--workers', '5'), 'must be 1 or 2'),
-             (('classify', tmp_path), 'required: --model')]
+             (('evaluate', tmp_path / 'nope', tmp_path), 'no such bundle folder'),
+             (('classify', tmp_path, '--model', tmp_path, '--workers', '0'), 'must be at least 1'),
+             (('classify', tmp_path / 'nowhere'), 'no such file or folder')]
     for args, reason in cases:
         r = run_cli(*args)
         assert r.returncode == 2, (args, r.stderr)
@@ -142,7 +142,7 @@ def test_classify_library(library, tiny_bundle, tmp_path):
     assert correct >= len(labels) // 2  # a 3-epoch model on 3 synthetic genres, chance is 1/3
 
     # one M3U per genre, relative paths, each good song exactly once, in its genre's list
-    assert sorted(p.name for p in pls.glob('*.m3u')) == sorted(f'{g}.m3u' for g in genres)
+    assert sorted(p.name for p in pls.glob('*.m3u')) == sorted(f'{g}.m3u' for g in set(good['genre']))  # only genres with songs
     listed = {}
     for m3u in pls.glob('*.m3u'):
         lines = m3u.read_text().splitlines()
