@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NBS = ROOT / 'nbs'
 
 # Sidebar sections by notebook number; a notebook outside every range goes to 'More'.
-SECTIONS = [(0, 4, 'Audio and features'), (5, 6, 'Unsupervised'), (7, 9, 'Supervised models'),
-            (10, 12, 'Using genriflow'), (13, 99, 'Helpers')]
+SECTIONS = [(0, 4, 'Audio and features'), (5, 6, 'Unsupervised'), (7, 10, 'Supervised models'),
+            (11, 11, 'Pretrained'), (12, 16, 'Using genriflow'), (17, 99, 'Helpers')]
 
 
 def notebooks(nbs: Path = NBS) -> list[Path]:
