@@ -216,6 +216,56 @@ def test_evaluate(tiny_bundle, tiny_dataset):
     assert SUMMARY.fullmatch(r.stdout.strip().splitlines()[-1]), r.stdout
 
 
+def test_evaluate_scores_the_recorded_test_tracks(tiny_bundle, tiny_dataset, tmp_path):
+    "Tracks added after training reshuffle a seeded split; evaluate still scores exactly the recorded test tracks."
+    bundle, _ = tiny_bundle
+    data = tmp_path / 'data'; shutil.copytree(tiny_dataset, data)
+    for f in sorted((data / 'genres_original').rglob('*.00000.wav')):  # one new song per genre
+        shutil.copy(f, f.with_name(f.name.replace('.00000.', '.00100.')))
+    r = run_cli('evaluate', bundle, data, '--dataset', 'gtzan', '--output', tmp_path / 'm.json', '--no-progress')
+    assert r.returncode == 0, r.stdout + r.stderr
+    recorded = sorted(rec['path'] for rec in json.loads((bundle / 'bundle.json').read_text())['split_tracks']['test'])
+    m = json.loads((tmp_path / 'm.json').read_text())
+    assert sorted(os.path.relpath(p, data) for p in m['tracks']) == recorded
+    assert f'tracks={len(recorded)}' in r.stdout and len(m['new']) == GENRES and m['missing'] == []
+    train = json.loads((bundle / 'bundle.json').read_text())['split_tracks']['train'][0]['path']
+    (tmp_path / 'leak.csv').write_text(f'path,split\n{train},test\n')
+    r = run_cli('evaluate', bundle, data, '--dataset', 'gtzan', '--split-file', tmp_path / 'leak.csv', '--no-progress')
+    assert r.returncode == 2 and 'the model was trained on this track' in r.stderr and 'Traceback' not in r.stderr, r.stderr
+
+
+def test_zero_shot_classify_by_default(tiny_dataset, tmp_path):
+    "With no --model the built-in pretrained tagger names genres, vocals and moods, with all 100 tag probabilities."
+    songs = sorted((tiny_dataset / 'genres_original').rglob('*.00001.wav'))
+    out = tmp_path / 'tags.json'
+    r = run_cli('classify', *songs, '--output', out, '--no-progress', '--workers', 2)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = json.loads(out.read_text())
+    assert len(rows) == len(songs)
+    for row in rows:
+        assert len(row['tags']['msd']) == 50 and len(row['tags']['mtt']) == 50
+        assert row['vocals'] in ('vocals', 'instrumental') and row['genre'] and 'p_rock' in row and 'p_metal' in row
+    r = run_cli('classify', *songs, '--output', tmp_path / 'tags.csv', '--no-progress')
+    assert {'p_jazz', 'p_classical', 'vocals', 'moods', 'uncertain'} <= set(pd.read_csv(tmp_path / 'tags.csv').columns)
+
+
+def test_musicnn_head_from_five_songs_per_genre(tiny_dataset, tmp_path):
+    "A head on the pretrained tagger, trained from 5 labelled songs per genre, classifies the other songs."
+    few = tmp_path / 'few'
+    songs = sorted((tiny_dataset / 'genres_original').rglob('*.wav'))
+    for f in songs:
+        if int(f.stem.split('.')[1]) < 5: (few / f.parent.name).mkdir(parents=True, exist_ok=True); shutil.copy(f, few / f.parent.name / f.name)
+    r = run_cli('train', few, '--dataset', 'folder', '--model', 'musicnn-head', '--epochs', 20, '--out', tmp_path / 'head', '--no-progress')
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert 'cross-validation' in r.stdout and SUMMARY.fullmatch(r.stdout.strip().splitlines()[-1]), r.stdout
+    rest = [f for f in songs if int(f.stem.split('.')[1]) >= 5]
+    r = run_cli('classify', *rest, '--model', tmp_path / 'head', '--output', tmp_path / 'rest.csv', '--no-progress')
+    assert r.returncode == 0, r.stdout + r.stderr
+    df = pd.read_csv(tmp_path / 'rest.csv')
+    correct = sum(g == Path(p).parent.name for p, g in zip(df['path'], df['genre']))
+    assert correct >= 0.6 * len(rest), (correct, len(rest))  # chance is 1/3
+
+
 def test_train_and_evaluate_with_split_file(tiny_dataset, tmp_path):
     "A user's split (e.g. artist-filtered GTZAN) decides the tracks of each side; tracks it does not name are left out."
     split = tmp_path / 'split'; split.mkdir()
