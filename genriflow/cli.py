@@ -80,7 +80,7 @@ def cmd_classify(a:argparse.Namespace) -> int:
     if skipped: print('skipped: ' + ', '.join(f'{n} {why}' for why, n in skipped.items()))
     if not files: raise CLIError(f'no audio files under {" ".join(map(str, a.paths))}')
     res = classify_library(files, clf, output=a.output, playlists=a.playlists, top_k=a.top_k, workers=a.workers,
-                           write_tags=a.write_tags, progress=not a.no_progress, embeddings=a.embeddings,
+                           write_tags=a.write_tags, progress=not a.no_progress, embeddings=a.embeddings, scheduler=a.scheduler,
                            save_every=float(os.environ.get('GENRIFLOW_SAVE_EVERY', 5.0)))  # tests set 0: save after every song
     if not a.quiet: print_table(res['new'])
     print_summary(res, a.output, a.playlists)
@@ -295,6 +295,7 @@ def _add_classify(sub):
     s.add_argument('--blend-margin', type=float, default=0.15, metavar='P', help='top two closer than this: a blend (default 0.15)')
     s.add_argument('--write-tags', action='store_true', help='write the GENRE tag (atomically; decoded audio verified identical)')
     s.add_argument('--quiet', '-q', action='store_true', help='no per-song table')
+    s.add_argument('--scheduler', metavar='ADDR', help='Dask scheduler address (tcp://host:8786): decode and featurize on a cluster')
     _common(s); s.set_defaults(func=cmd_classify)
 
 # %% ../nbs/16_cli.ipynb #05d0434b

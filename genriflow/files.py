@@ -11,7 +11,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['DEVICES', 'UserError', 'atomic_writer', 'atomic_write', 'usable_cpus', 'resolve_workers', 'one_blas_thread',
-           'worker_init', 'process_pool', 'quiet_stderr', 'resolve_device']
+           'worker_init', 'process_pool', 'dask_client', 'quiet_stderr', 'resolve_device']
 
 # %% ../nbs/19_files.ipynb #bbae91e6
 class UserError(Exception):
@@ -74,6 +74,15 @@ def process_pool(workers:int, # processes
     fork = sys.platform.startswith('linux') and 'fork' in multiprocessing.get_all_start_methods()
     return cf.ProcessPoolExecutor(max_workers=workers, initializer=initializer,
                                   mp_context=multiprocessing.get_context('fork' if fork else 'spawn'))
+
+# %% ../nbs/19_files.ipynb #e7eba8c1
+def dask_client(scheduler, # an address, a `dask.distributed.Client`, or a cluster object
+               ):
+    "(a Dask client for `scheduler`, whether we created it and must close it)."
+    try: from dask.distributed import Client
+    except ImportError: raise UserError('--scheduler needs Dask: pip install "genriflow[distributed]"') from None
+    if isinstance(scheduler, Client): return scheduler, False
+    return Client(scheduler), True
 
 # %% ../nbs/19_files.ipynb #b6eaa2fb
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ import numpy as np
 import fastcore.basics
 from .audio import AudioError, audio_info, load_audio, is_audio_file, fix_length, window_offsets, read_windows, EDGE_SECONDS, MAX_WINDOWS
 from .features import FeatureConfig, extract
-from .files import quiet_stderr, process_pool, worker_init, resolve_workers, resolve_device
+from .files import quiet_stderr, process_pool, worker_init, resolve_workers, resolve_device, dask_client
 
 BLEND_MARGIN = 0.15  # top two probabilities closer than this: a blend
 
@@ -220,8 +220,10 @@ def stream_results(paths:list, # items to process (song paths)
                    job:callable, # picklable `job(path) -> dict` run in a worker
                    workers:int|None=None, # processes; None: every usable CPU; 1: in this process
                    ahead:int=8, # items in flight per worker
+                   scheduler=None, # a Dask scheduler address, Client or cluster: run the jobs there instead
                   ):
     "Yield `(path, job(path))` in order, computed in worker processes; batches of ready results come out together."
+    if scheduler is not None: yield from _stream_dask(paths, job, scheduler, ahead); return
     n = resolve_workers(workers)
     if n <= 1 or len(paths) <= 1:
         for p in paths: yield [(p, job(p))]
@@ -240,7 +242,23 @@ def stream_results(paths:list, # items to process (song paths)
             yield ready
     finally: ex.shutdown(wait=False, cancel_futures=True)
 
-# %% ../nbs/12_inference.ipynb #30249d24
+# %% ../nbs/12_inference.ipynb #0ae24036
+def _stream_dask(paths:list, job:callable, scheduler, ahead:int=8):
+    "`stream_results` on a Dask cluster: at most `ahead` jobs per worker thread in flight, results in order."
+    client, own = dask_client(scheduler)
+    try:
+        slots = ahead * max(1, sum(client.nthreads().values()))
+        todo, pending = iter(paths), collections.deque()
+        while True:
+            while len(pending) < slots and (p := next(todo, None)) is not None: pending.append((p, client.submit(job, p, pure=False)))
+            if not pending: return
+            ready = [pending.popleft()]
+            while pending and pending[0][1].done() and len(ready) < 16: ready.append(pending.popleft())
+            yield [(p, f.result()) for p, f in ready]
+    finally:
+        if own: client.close()
+
+# %% ../nbs/12_inference.ipynb #32a3c2c7
 @fastcore.basics.patch
 def predict_many(self:GenreClassifier,
                  paths:list, # audio files
@@ -249,12 +267,13 @@ def predict_many(self:GenreClassifier,
                  top_k:int=3, # genres listed per song
                  ahead:int=8, # songs in flight per worker: bounds memory, whatever the library size
                  embeddings:bool=False, # also fill each `Prediction.embedding`
+                 scheduler=None, # a Dask scheduler address, Client or cluster: decode and featurize there
                 ):
     "Yield a `Prediction` per path, in order, as each is ready; a bad file gives one with `error` set."
     from tqdm.auto import tqdm
     paths = list(paths)
     with tqdm(total=len(paths), unit='song', disable=not progress, dynamic_ncols=True) as bar:
-        for ready in stream_results(paths, self._job(), workers, ahead):
+        for ready in stream_results(paths, self._job(), workers, ahead, scheduler):
             for pred in self._finish(ready, top_k, embeddings):
                 yield pred; bar.update()
 

@@ -138,6 +138,7 @@ def classify_library(files:list, # audio files (absolute paths)
                      out:callable=print, # where messages go
                      save_every:float=5.0, # seconds between atomic saves of `output`
                      embeddings:bool=False, # keep each song's embedding in `<output>.embeddings.npz`
+                     scheduler=None, # a Dask scheduler address (or Client): decode and featurize on that cluster
                     ) -> dict: # rows, new (rows classified now), classified, skipped, failures, seconds, playlists
     "Classify `files`, skipping those already current in `output`; save results, playlists and tags; report failures."
     if embeddings and not output: raise UserError('--embeddings needs --output: they are saved beside the results')
@@ -148,7 +149,7 @@ def classify_library(files:list, # audio files (absolute paths)
     out(f'{len(files)} audio files: {len(files) - len(todo)} already in {output}, {len(todo)} to classify' if output else f'{len(files)} audio files to classify')
     new, tag_failures, t0, last = [], [], time.perf_counter(), time.monotonic()
     try:
-        for pred in clf.predict_many(todo, workers=workers, progress=progress, top_k=top_k, embeddings=embeddings):
+        for pred in clf.predict_many(todo, workers=workers, progress=progress, top_k=top_k, embeddings=embeddings, scheduler=scheduler):
             row = rows[pred.path] = dict(pred.row(clf.class_names), **file_stamp(pred.path), model=clf.model_id, tagged='')
             new.append(row)
             if pred.embedding is not None: vecs[pred.path] = pred.embedding

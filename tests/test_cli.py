@@ -234,6 +234,19 @@ def test_evaluate_scores_the_recorded_test_tracks(tiny_bundle, tiny_dataset, tmp
     assert r.returncode == 2 and 'the model was trained on this track' in r.stderr and 'Traceback' not in r.stderr, r.stderr
 
 
+def test_classify_on_a_dask_cluster(tiny_bundle, tiny_dataset, tmp_path):
+    "classify --scheduler runs decoding and features on a Dask cluster and gives the same results as local workers."
+    from dask.distributed import LocalCluster
+    bundle, _ = tiny_bundle
+    songs = sorted((tiny_dataset / 'genres_original').rglob('*.0000[0-2].wav'))
+    local = run_cli('classify', *songs, '--model', bundle, '--output', tmp_path / 'local.csv', '--no-progress', '--workers', 2)
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
+        remote = run_cli('classify', *songs, '--model', bundle, '--output', tmp_path / 'dask.csv', '--no-progress', '--scheduler', cluster.scheduler_address)
+    assert local.returncode == 0 and remote.returncode == 0, remote.stdout + remote.stderr
+    cols = ['path', 'genre', 'probability', 'runner_up']
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / 'local.csv')[cols], pd.read_csv(tmp_path / 'dask.csv')[cols])
+
+
 def test_zero_shot_classify_by_default(tiny_dataset, tmp_path):
     "With no --model the built-in pretrained tagger names genres, vocals and moods, with all 100 tag probabilities."
     songs = sorted((tiny_dataset / 'genres_original').rglob('*.00001.wav'))
