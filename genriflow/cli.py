@@ -229,6 +229,7 @@ def _tagger_view(files:list, a:argparse.Namespace):
     print('the pretrained tagger (trained on real music) hears the held-out synthetic songs as: '
           + ', '.join(f'{g} {n}' for g, n in seen.most_common()) + ' (its genres are real ones; synthetic styles are not)')
 
+# %% ../nbs/16_cli.ipynb #8f7c3732
 def cmd_demo(a:argparse.Namespace) -> int:
     "`genriflow demo`: the whole pipeline on the synthetic demo genres, under `--out`."
     from genriflow.synth import make_demo_dataset

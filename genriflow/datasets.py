@@ -127,7 +127,7 @@ def fma_manifest(root:str|Path, subset:str='small') -> pd.DataFrame:
     df.attrs['failures'] = failures
     return df
 
-# %% ../nbs/02_datasets.ipynb #6f66bcd7
+# %% ../nbs/02_datasets.ipynb #12b6021d
 def detect_dataset(root:str|Path) -> str:
     "Guess the layout of `root`: 'fma', 'gtzan', 'folder' (audio only inside subfolders) or 'unlabelled'."
     root = Path(root)
@@ -138,6 +138,7 @@ def detect_dataset(root:str|Path) -> str:
     sub_audio = any(is_audio_file(p) for d in root.iterdir() if d.is_dir() for p in d.rglob('*'))
     return 'folder' if sub_audio and not top_audio else 'unlabelled'
 
+# %% ../nbs/02_datasets.ipynb #d77a50ab
 def check_files(df:pd.DataFrame) -> tuple[pd.DataFrame, list]:
     "Open each file's header; return the readable rows and (path, reason) for the others."
     ok, failures = [], []
@@ -149,6 +150,7 @@ def check_files(df:pd.DataFrame) -> tuple[pd.DataFrame, list]:
         except AudioError as e: failures.append((p, str(e).removeprefix(f'{p}: ')))
     return df.iloc[ok].reset_index(drop=True), failures
 
+# %% ../nbs/02_datasets.ipynb #130b4200
 def load_manifest(root:str|Path, # dataset folder
                   dataset:str='auto', # 'auto', 'gtzan', 'fma', 'folder' or 'unlabelled'
                   split_file:str|Path|None=None, # optional train/valid/test lists (see `read_split_file`)

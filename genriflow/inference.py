@@ -92,6 +92,7 @@ def _r(x, nd=4):
     "Round for output; NaN stays NaN."
     return float('nan') if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), nd)
 
+# %% ../nbs/12_inference.ipynb #02e776c5
 def summarize(path:str|Path, # the file
               probs:np.ndarray, # `(n_windows, n_classes)` window probabilities
               class_names:list, # genre per column

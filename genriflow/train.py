@@ -131,7 +131,7 @@ def fit(model:torch.nn.Module, # a model from `MODELS`, or any module mapping a 
     hist.attrs.update(best_epoch=best.epoch, stopped_early=len(rows) < epochs, device=str(device), seconds=time.perf_counter() - t_start)
     return hist
 
-# %% ../nbs/09_train.ipynb #0fc21ca5
+# %% ../nbs/09_train.ipynb #f29237bb
 @torch.no_grad()
 def predict_proba(model:torch.nn.Module, X:np.ndarray, # windows `(N, n_rows, frames)`, numpy or torch
                   batch_size:int=256, device:str|torch.device|None=None) -> np.ndarray: # `(N, n_classes)` float32 probabilities
@@ -143,6 +143,7 @@ def predict_proba(model:torch.nn.Module, X:np.ndarray, # windows `(N, n_rows, fr
     return np.concatenate([torch.softmax(model(X[idx].to(device).float()), 1).cpu().numpy()
                            for idx in _batches(len(X), batch_size)])
 
+# %% ../nbs/09_train.ipynb #991b271b
 def track_probabilities(probs:np.ndarray, # `(n_windows, n_classes)` window probabilities
                         track_index:np.ndarray, # `(n_windows,)` the track each window came from
                        ) -> tuple[np.ndarray, np.ndarray]: # (tracks, their mean probabilities `(n_tracks, n_classes)`)
@@ -152,6 +153,7 @@ def track_probabilities(probs:np.ndarray, # `(n_windows, n_classes)` window prob
     np.add.at(sums, inv, probs)
     return tracks, (sums / np.bincount(inv)[:, None]).astype(np.float32)
 
+# %% ../nbs/09_train.ipynb #6d8eb9a8
 def _scores(y_true, y_pred, n_classes:int) -> dict:
     "Accuracy, macro-F1, per-class precision/recall/F1/support and confusion matrix as plain lists."
     from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support, confusion_matrix
@@ -162,6 +164,7 @@ def _scores(y_true, y_pred, n_classes:int) -> dict:
                 precision=[float(v) for v in p], recall=[float(v) for v in r], f1=[float(v) for v in f],
                 support=[int(v) for v in s], confusion=confusion_matrix(y_true, y_pred, labels=labels).tolist())
 
+# %% ../nbs/09_train.ipynb #72b1c3ee
 def evaluate(model:torch.nn.Module, X:np.ndarray, # windows `(N, n_rows, frames)`
              y:np.ndarray, # integer label of each window
              track_index:np.ndarray|None=None, # track of each window; None: every window is its own track
@@ -189,6 +192,7 @@ def score_probabilities(probs:np.ndarray, # `(n_windows, n_classes)` window prob
                 per_class={k: t[k] for k in ('precision', 'recall', 'f1', 'support')},
                 confusion=t['confusion'], window_confusion=w['confusion'])
 
+# %% ../nbs/09_train.ipynb #c9ef6ae9
 def metrics_table(metrics:dict) -> pd.DataFrame:
     "Track-level precision, recall, F1 and support per class, as a table."
     return pd.DataFrame(metrics['per_class'], index=pd.Index(metrics['class_names'], name='class'))
