@@ -15,7 +15,7 @@ from .features import FeatureConfig
 # %% auto #0
 __all__ = ['POOLED_QUANTILES', 'METHODS', 'cluster_scores', 'contingency', 'match_clusters', 'mapped_confusion',
            'flatten_features', 'pool_features', 'pca_gmm', 'pca_kmeans', 'cluster_features', 'plot_clusters',
-           'track_embeddings', 'default_cache_dir', 'cluster_dataset']
+           'StreamPCA', 'cluster_store', 'track_embeddings', 'default_cache_dir', 'cluster_dataset']
 
 # %% ../nbs/05_unsupervised.ipynb #c698acc0
 def _labeling(a, name:str) -> np.ndarray:
@@ -88,7 +88,7 @@ def pool_features(X:np.ndarray, # `(N, n_rows, n_frames)` features
     parts = [X.mean(axis=2), X.std(axis=2)] + list(np.quantile(X, quantiles, axis=2))
     return np.concatenate(parts, axis=1).astype(np.float32)
 
-# %% ../nbs/05_unsupervised.ipynb #a10c38b7
+# %% ../nbs/05_unsupervised.ipynb #ef4995b0
 def _reduce(Z, k:int, n_components:int, seed:int, scale:bool):
     "Z-scored PCA coordinates of `Z` and the PCA's explained variance ratios."
     from sklearn.decomposition import PCA
@@ -101,6 +101,12 @@ def _reduce(Z, k:int, n_components:int, seed:int, scale:bool):
     pca = PCA(n_components=n, random_state=seed).fit(Z)
     return pca.transform(Z).astype(np.float64), pca.explained_variance_ratio_
 
+def _mixture(Y:np.ndarray, k:int, seed:int, covariance:str='diag', n_init:int=5) -> np.ndarray:
+    "The cluster of each row of `Y` under a Gaussian mixture with `k` components (the best of `n_init` fits)."
+    from sklearn.mixture import GaussianMixture
+    gmm = GaussianMixture(k, covariance_type=covariance, n_init=n_init, reg_covar=1e-4, random_state=seed).fit(Y)
+    return gmm.predict(Y)
+
 def pca_gmm(Z:np.ndarray, # one vector per track `(N, d)`
             k:int, # mixture components (clusters)
             n_components:int=16, # PCA dimensions (fewer if N or d is smaller)
@@ -110,10 +116,8 @@ def pca_gmm(Z:np.ndarray, # one vector per track `(N, d)`
             scale:bool=True, # z-score each column before the PCA
            ) -> dict: # `clusters` (N,), `pca` coordinates (N, n), `explained` variance ratios
     "PCA then a Gaussian mixture with `k` components: the cluster of each track."
-    from sklearn.mixture import GaussianMixture
     Y, explained = _reduce(Z, k, n_components, seed, scale)
-    gmm = GaussianMixture(k, covariance_type=covariance, n_init=n_init, reg_covar=1e-4, random_state=seed).fit(Y)
-    return dict(clusters=gmm.predict(Y), pca=Y, explained=explained)
+    return dict(clusters=_mixture(Y, k, seed, covariance, n_init), pca=Y, explained=explained)
 
 def pca_kmeans(Z:np.ndarray, # one vector per track `(N, d)`
                k:int, # clusters
@@ -166,6 +170,74 @@ def plot_clusters(P:np.ndarray, # `(N, >=2)` coordinates (the first two are draw
     if title: fig.suptitle(title)
     return fig
 
+# %% ../nbs/05_unsupervised.ipynb #ac184972
+class StreamPCA:
+    "Incremental PCA with scikit-learn's update, its SVD taken through the Gram matrix of the few stacked rows."
+    def __init__(self, n_components:int): # directions kept
+        self.n_components, self.n_samples_seen_, self.total_ss = n_components, 0, 0.0
+
+    def partial_fit(self, X:np.ndarray) -> StreamPCA: # X: a batch `(b, d)` with b >= n_components
+        X = np.asarray(X, dtype=np.float64); nb, mb = len(X), X.mean(0)
+        if nb < self.n_components: raise ValueError(f'a batch of {nb} rows for {self.n_components} components')
+        M, ss = X - mb, float(np.square(X - mb).sum())
+        if self.n_samples_seen_:
+            n, tot = self.n_samples_seen_, self.n_samples_seen_ + nb
+            corr = np.sqrt(n * nb / tot) * (self.mean_ - mb)
+            M = np.vstack([self.singular_values_[:, None] * self.components_, M, corr[None]])
+            ss, mb = ss + float(corr @ corr), self.mean_ + (mb - self.mean_) * (nb / tot)
+        w, U = np.linalg.eigh(M @ M.T)  # M = U S Vt  =>  M Mt = U S^2 Ut
+        top = np.argsort(w)[::-1][:self.n_components]
+        S = np.sqrt(np.maximum(w[top], 0.0))
+        self.components_ = (U[:, top].T @ M) / np.where(S > 0, S, 1.0)[:, None]
+        self.singular_values_, self.mean_ = S, mb
+        self.n_samples_seen_ += nb; self.total_ss += ss
+        self.explained_variance_ratio_ = S ** 2 / self.total_ss
+        return self
+
+    def transform(self, X:np.ndarray) -> np.ndarray:
+        "Coordinates of the rows of `X` on the components."
+        return (np.asarray(X, dtype=np.float64) - self.mean_) @ self.components_.T
+
+# %% ../nbs/05_unsupervised.ipynb #4924a7b1
+def _track_batches(n:int, size:int, least:int) -> list:
+    "Consecutive slices of `range(n)` of `size` tracks; a last slice shorter than `least` joins the one before."
+    cuts = list(range(0, n, size)) + [n]
+    if len(cuts) > 2 and cuts[-1] - cuts[-2] < least: del cuts[-2]
+    return [slice(a, b) for a, b in zip(cuts[:-1], cuts[1:])]
+
+def _standardized(store, sl:slice, sc) -> np.ndarray:
+    "Tracks `sl` of `store`, read and standardized: `(len, n_rows, n_frames)` float32."
+    return sc.transform(np.stack([store[i] for i in range(sl.start, sl.stop)]))
+
+# %% ../nbs/05_unsupervised.ipynb #3842e20c
+def cluster_store(table:pd.DataFrame, # a table from `extract_features` (needs `features`)
+                  k:int, # clusters
+                  method:str='pooled-gmm', # 'pooled-gmm' (exact PCA on pooled vectors) or 'pca-gmm' (incremental PCA)
+                  seed:int=0,
+                  n_components:int=16, # PCA dimensions
+                  batch_size:int=64, # tracks read at a time
+                  progress:bool=False, # tqdm bars over the passes
+                 ) -> dict: # `clusters`, `pca`, `explained`, `pca_kind` ('exact' or 'incremental')
+    "PCA + GMM on features streamed from the store, a batch of tracks at a time."
+    from tqdm.auto import tqdm
+    from genriflow.preprocessing import open_features, fit_standardizer
+    if method not in ('pca-gmm', 'pooled-gmm'): raise ValueError(f"cluster_store: method {method!r} is not 'pca-gmm' or 'pooled-gmm'")
+    S = open_features(table)
+    if not 2 <= k <= len(S): raise ValueError(f'k={k} clusters for {len(S)} tracks: need 2 <= k <= number of tracks')
+    sc = fit_standardizer(S, progress=progress)
+    bar = lambda parts, desc: tqdm(parts, desc=desc, unit='batch', disable=not progress)
+    if method == 'pooled-gmm':
+        P = np.concatenate([pool_features(_standardized(S, sl, sc)) for sl in bar(_track_batches(len(S), batch_size, 1), 'pooling')])
+        return dict(pca_gmm(P, k, n_components, seed=seed), pca_kind='exact')
+    d = int(np.prod(S.track_shape))
+    n = max(2, min(n_components, len(S) - 1, d))
+    m = min(2 * n, len(S), d)  # directions tracked: twice those kept, so that updates lose less of the later ones
+    parts, ipca = _track_batches(len(S), max(batch_size, m), m), StreamPCA(m)
+    for sl in bar(parts, 'incremental PCA'): ipca.partial_fit(flatten_features(_standardized(S, sl, sc)))
+    Y = np.concatenate([ipca.transform(flatten_features(_standardized(S, sl, sc)))[:, :n] for sl in bar(parts, 'projecting')])
+    return dict(clusters=_mixture(Y.astype(np.float64), k, seed), pca=Y.astype(np.float64),
+                explained=ipca.explained_variance_ratio_[:n], pca_kind='incremental')
+
 # %% ../nbs/05_unsupervised.ipynb #d79d9937
 def track_embeddings(bundle:str|Path|tuple, # a bundle folder from `genriflow.train.train_dataset`, or a `(model, meta)` pair
                      X:np.ndarray, # raw (unstandardized) features `(N, n_rows, n_frames)`
@@ -185,7 +257,7 @@ def track_embeddings(bundle:str|Path|tuple, # a bundle folder from `genriflow.tr
     np.add.at(out, track, E)
     return (out / np.bincount(track)[:, None]).astype(np.float32)
 
-# %% ../nbs/05_unsupervised.ipynb #b87676c6
+# %% ../nbs/05_unsupervised.ipynb #01c5a561
 def default_cache_dir(out_csv:str|Path|None=None) -> Path:
     "The feature cache `cluster_dataset` uses: `.genriflow-cache` beside `out_csv` (in the current folder if none)."
     return (Path(out_csv).absolute().parent if out_csv else Path.cwd()) / '.genriflow-cache'
@@ -196,11 +268,12 @@ def cluster_dataset(root:str|Path, # dataset folder (GTZAN, FMA, folder per genr
                     k:int|None=None, # clusters; None: the number of genres among the labels
                     out_csv:str|Path|None=None, # write the assignments here (path, label, cluster, mapped_genre)
                     seed:int=0,
-                    workers:int=2, # feature extraction processes
+                    workers:int|None=None, # feature extraction processes; None: every usable CPU
                     cache_dir:str|Path|None=None, # feature cache; None: `default_cache_dir(out_csv)`
                     progress:bool=True, # progress bars
                     config:FeatureConfig|None=None, # features; None: `FeatureConfig()` (30 s clips)
-                    **kwargs, # passed to `cluster_features` (e.g. n_components, epochs for the autoencoder)
+                    streamed:bool=True, # PCA methods read the store a batch at a time (`cluster_store`); False: all in memory
+                    **kwargs, # passed to `cluster_store` or `cluster_features` (e.g. n_components, epochs for the autoencoder)
                    ) -> dict: # `ARI`, `NMI`, `assignments` (DataFrame), `k`, `method`, `n_tracks`, `n_labelled`
     "Cluster every track of a dataset folder; score against its genre labels; optionally write the assignments."
     from genriflow.datasets import load_manifest
@@ -217,7 +290,8 @@ def cluster_dataset(root:str|Path, # dataset folder (GTZAN, FMA, folder per genr
     if k is None:
         k = len(set(labels[known]))
         if k < 2: raise ValueError(f'{root}: {k} genre label(s) among the tracks; give the number of clusters (k)')
-    res = cluster_features(load_feature_arrays(table), int(k), method, seed=seed, progress=progress, **kwargs)
+    if streamed and method != 'autoencoder': res = cluster_store(table, int(k), method, seed=seed, progress=progress, **kwargs)
+    else: res = cluster_features(load_feature_arrays(table), int(k), method, seed=seed, progress=progress, **kwargs)
     clusters = np.asarray(res['clusters'])
     scores = cluster_scores(labels[known], clusters[known]) if known.any() else dict(ARI=float('nan'), NMI=float('nan'))
     mapping = match_clusters(labels[known], clusters[known]) if known.any() else {}

@@ -126,3 +126,102 @@ def test_missing_dask_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(ImportError, match=r'genriflow\[distributed\]'):
         extract_features(manifest, tmp_path / 'store', FeatureConfig(clip_seconds=1.0), scheduler='tcp://127.0.0.1:1',
                          progress=False)
+
+
+LEAK_CHECK = textwrap.dedent('''
+    import sys, tempfile, pandas as pd, soundfile as sf
+    from pathlib import Path
+    from concurrent.futures import ProcessPoolExecutor
+    def job(folder):  # runs in a pool worker, which ends with os._exit: exit handlers never run there
+        from genriflow.features import FeatureConfig, music_like
+        from genriflow.preprocessing import extract_features
+        from genriflow.augment import augment_features
+        d, paths = Path(folder), []
+        for i in range(4):
+            p = d / f'c{i}.wav'; sf.write(p, music_like(1.0, 22050, seed=i), 22050); paths.append(str(p))
+        cfg = FeatureConfig(clip_seconds=1.0)
+        t = extract_features(paths, d / 'store', cfg, workers=2, progress=False)
+        a = augment_features(pd.DataFrame(dict(path=paths)), d / 'store', 'weak', config=cfg, workers=2, progress=False)
+        return t.attrs['computed'], a.attrs['computed']
+    if __name__ == '__main__':
+        with ProcessPoolExecutor(1) as ex: print(ex.submit(job, sys.argv[1]).result())
+''')
+
+
+def test_no_leaked_folder_warnings(tmp_path):
+    "Worker pools inside a pool worker (as under nbdev-test) leave nothing for a resource tracker to warn about."
+    (tmp_path / 'leak.py').write_text(LEAK_CHECK)
+    out = subprocess.run([sys.executable, str(tmp_path / 'leak.py'), str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == '(4, 4)'
+    assert 'leaked' not in out.stderr and 'resource_tracker' not in out.stderr, out.stderr
+
+
+def test_default_workers_use_every_cpu(tmp_path, monkeypatch):
+    "workers=None starts one process per usable CPU (here pretended to be 3), not a fixed 2."
+    import genriflow.files, genriflow.preprocessing as pre
+    manifest = make_manifest(tmp_path / 'audio', 5, 1.0)
+    monkeypatch.setattr(genriflow.files, 'usable_cpus', lambda: 3)
+    started, real = [], pre.process_pool
+    monkeypatch.setattr(pre, 'process_pool', lambda n, *a, **k: started.append(n) or real(n, *a, **k))
+    table = extract_features(manifest, tmp_path / 'store', FeatureConfig(clip_seconds=1.0), progress=False)
+    assert started == [3] and table.attrs['computed'] == 5
+    started.clear()
+    extract_features(manifest, tmp_path / 'store7', FeatureConfig(clip_seconds=1.0), workers=7, progress=False)
+    assert started == [5]  # never more processes than tracks to compute
+
+
+def test_float16_store(tmp_path):
+    "float16 features live in their own store, take half the bytes, read back as float32 close to the float32 ones."
+    manifest = make_manifest(tmp_path / 'audio', 4, 2.0)
+    cfg = FeatureConfig(clip_seconds=2.0)
+    full = extract_features(manifest, tmp_path / 'store', cfg, workers=1, progress=False)
+    half = extract_features(manifest, tmp_path / 'store', cfg, workers=1, progress=False, dtype='float16')
+    assert half.attrs['computed'] == 4  # the float32 arrays are not reused as float16
+    assert half.attrs['dtype'] == 'float16' and full.attrs['dtype'] == 'float32'
+    assert set(half.features).isdisjoint(full.features)
+    assert 0.49 < half.attrs['store_bytes'] / full.attrs['store_bytes'] < 0.51
+    assert np.load(half.features[0]).dtype == np.float16
+    X16, X32 = load_feature_arrays(half), load_feature_arrays(full)
+    assert X16.dtype == np.float32 and np.allclose(X16, X32, rtol=2e-3, atol=2e-2)
+    again = extract_features(manifest, tmp_path / 'store', cfg, workers=1, progress=False, dtype='float16')
+    assert (again.attrs['computed'], again.attrs['cached']) == (0, 4)
+    with pytest.raises(ValueError, match='choose float32 or float16'):
+        extract_features(manifest, tmp_path / 'store', cfg, workers=1, progress=False, dtype='float64')
+
+
+PEAK_RSS = textwrap.dedent('''
+    import resource, sys, numpy as np, pandas as pd
+    import torch
+    from genriflow.features import FeatureConfig
+    from genriflow import preprocessing as pre
+    table, way = pd.read_csv(sys.argv[1]), sys.argv[2]
+    if way == 'memory':
+        X = pre.load_feature_arrays(table); pre.segment(pre.Standardizer().fit(X).transform(X), 3.0, FeatureConfig())
+    else:
+        ds = pre.WindowDataset(table, None, 3.0, FeatureConfig(), pre.fit_standardizer(table))
+        n = sum(len(x) for x, y, t in pre.window_loader(ds, workers=1))
+        assert n == len(ds), n
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+''')
+
+
+def test_streaming_memory_does_not_grow(tmp_path):
+    "Peak resident memory of reading every window: flat when streamed, growing with the tracks in memory."
+    rng = np.random.default_rng(0)
+    (tmp_path / 'peak.py').write_text(PEAK_RSS)
+    peaks = {}
+    for n in (40, 320):
+        paths = []
+        for i in range(n):
+            p = tmp_path / f's{n}' / f'{i}.npy'; p.parent.mkdir(exist_ok=True)
+            np.save(p, rng.standard_normal((166, 1292), dtype=np.float32)); paths.append(str(p))
+        pd.DataFrame(dict(features=paths)).to_csv(tmp_path / f's{n}.csv', index=False)
+        for way in ('memory', 'stream'):
+            out = subprocess.run([sys.executable, str(tmp_path / 'peak.py'), str(tmp_path / f's{n}.csv'), way],
+                                 capture_output=True, text=True, timeout=300)
+            assert out.returncode == 0, out.stderr
+            peaks[way, n] = float(out.stdout.strip().splitlines()[-1])
+    stored_mb = 280 * 166 * 1292 * 4 / 2**20  # the 280 tracks more
+    assert peaks['memory', 320] - peaks['memory', 40] > stored_mb, peaks  # the test can tell growth when there is some
+    assert peaks['stream', 320] - peaks['stream', 40] < 0.1 * stored_mb, peaks
