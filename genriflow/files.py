@@ -17,7 +17,11 @@ __all__ = ['DEVICES', 'UserError', 'atomic_writer', 'atomic_write', 'usable_cpus
 class UserError(Exception):
     "Bad input the user can fix (a file, a folder, an option); the message names it and the reason, on one line."
 
-# %% ../nbs/19_files.ipynb #24b617bc
+# %% ../nbs/19_files.ipynb #e0371b78
+def _umask() -> int:
+    "This process's file-creation mask (reading it means setting it, so set it straight back)."
+    mask = os.umask(0o022); os.umask(mask); return mask
+
 @contextlib.contextmanager
 def atomic_writer(dest:str|Path, # the file to write
                   mode:str='wb', # 'wb' or 'w' (text is UTF-8, newlines untranslated)
@@ -27,6 +31,7 @@ def atomic_writer(dest:str|Path, # the file to write
     fd, tmp = tempfile.mkstemp(prefix=f'.{dest.name}.', suffix='.tmp', dir=dest.parent)
     try:
         with os.fdopen(fd, mode, **({} if 'b' in mode else dict(encoding='utf-8', newline=''))) as f: yield f
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the permissions a plain open() would
         os.replace(tmp, dest)
     finally: Path(tmp).unlink(missing_ok=True)
 
