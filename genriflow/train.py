@@ -19,8 +19,8 @@ from .bundle import MODELS, save_bundle, load_bundle, read_bundle_meta, record_s
 # %% auto #0
 __all__ = ['HEAD_WINDOWS', 'build_model', 'ArrayBatches', 'as_batches', 'fit', 'predict_proba', 'track_probabilities', 'evaluate',
            'score_probabilities', 'metrics_table', 'metrics_line', 'plot_history', 'plot_confusion',
-           'default_cache_dir', 'clip_seconds_for', 'labelled_manifest', 'track_features', 'musicnn_embeddings',
-           'cross_validate', 'train_dataset', 'scored_tracks', 'evaluate_bundle']
+           'default_cache_dir', 'clip_seconds_for', 'labelled_manifest', 'track_features', 'StoredTracks',
+           'musicnn_embeddings', 'cross_validate', 'train_dataset', 'scored_tracks', 'evaluate_bundle']
 
 # %% ../nbs/09_train.ipynb #0cac1fe6
 def build_model(name:str, # a key of `MODELS`: 'cnn' or 'lstm-cnn'
@@ -131,15 +131,19 @@ def fit(model:torch.nn.Module, # a model from `MODELS`, or any module mapping a 
     hist.attrs.update(best_epoch=best.epoch, stopped_early=len(rows) < epochs, device=str(device), seconds=time.perf_counter() - t_start)
     return hist
 
-# %% ../nbs/09_train.ipynb #f29237bb
+# %% ../nbs/09_train.ipynb #aeb9e904
 @torch.no_grad()
-def predict_proba(model:torch.nn.Module, X:np.ndarray, # windows `(N, n_rows, frames)`, numpy or torch
+def predict_proba(model:torch.nn.Module, X:np.ndarray, # windows `(N, n_rows, frames)`, numpy or torch, or a `WindowDataset`
                   batch_size:int=256, device:str|torch.device|None=None) -> np.ndarray: # `(N, n_classes)` float32 probabilities
     "Softmax probabilities of each window, in batches, in eval mode."
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.eval()
-    X = X if torch.is_tensor(X) else torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
     if len(X) == 0: raise ValueError('predict_proba: no windows')
+    if hasattr(X, 'targets'):  # a `preprocessing.WindowDataset`: stream its windows in order
+        from genriflow.preprocessing import window_loader
+        return np.concatenate([torch.softmax(model(xb.to(device).float()), 1).cpu().numpy()
+                               for xb, *_ in window_loader(X, batch_size, shuffle=False, workers=1)])
+    X = X if torch.is_tensor(X) else torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
     return np.concatenate([torch.softmax(model(X[idx].to(device).float()), 1).cpu().numpy()
                            for idx in _batches(len(X), batch_size)])
 
@@ -247,7 +251,7 @@ def clip_seconds_for(manifest:pd.DataFrame, most:float=30.0, sample:int=50) -> f
             except AudioError: pass
     return float(min(most, round(float(np.median(d)), 1))) if len(d) else most
 
-# %% ../nbs/09_train.ipynb #64b04d7d
+# %% ../nbs/09_train.ipynb #90c531e2
 def labelled_manifest(root:str|Path, dataset:str='auto', seed:int=0, split_file:str|Path|None=None) -> pd.DataFrame:
     "The labelled tracks of a dataset folder with their split; a `UserError` if there are none."
     from genriflow.datasets import load_manifest
@@ -257,17 +261,17 @@ def labelled_manifest(root:str|Path, dataset:str='auto', seed:int=0, split_file:
     return man
 
 def track_features(man:pd.DataFrame, cache:str|Path, config:FeatureConfig, workers:int|None=None, progress:bool=True):
-    "(table of the tracks that decoded, their features `(N, n_rows, n_frames)`), from the feature store."
-    from genriflow.preprocessing import extract_features, load_feature_arrays
+    "(table of the tracks that decoded, their features as `StoredTracks`): extracted once into the feature store."
+    from genriflow.preprocessing import extract_features
     table = extract_features(man, cache, config, workers=workers, progress=progress)
     if len(table) == 0: raise UserError(f'no track could be decoded (see {Path(cache) / "failures.csv"})')
-    return table.reset_index(drop=True), load_feature_arrays(table)
+    table = table.reset_index(drop=True)
+    return table, StoredTracks(table)
 
-def _windows(Xs, idx, y, seconds, config):
-    "Windows of the tracks `idx` of standardized `Xs`, their labels and their track numbers (positions in `idx`)."
-    from genriflow.preprocessing import segment
-    Xw, ti = segment(Xs[idx], seconds, config)
-    return Xw, y[idx][ti], ti
+class StoredTracks:
+    "Tracks whose features stay in the feature store: training and evaluation stream their windows, never load them whole."
+    def __init__(self, table:pd.DataFrame): self.table = table
+    def __len__(self): return len(self.table)
 
 # %% ../nbs/09_train.ipynb #9048a97f
 HEAD_WINDOWS = 10  # windows per training track for the musicnn head (the classifier reads DEFAULT_WINDOWS per song)
@@ -303,34 +307,49 @@ def musicnn_embeddings(man:pd.DataFrame, # tracks (`path` column)
     if not any(keep): raise UserError('no track could be decoded for the musicnn head')
     return man[keep].reset_index(drop=True), [np.load(dest[p]) for p in man['path'][keep]]
 
-# %% ../nbs/09_train.ipynb #972d4a13
+# %% ../nbs/09_train.ipynb #35ef9b98
 def _prepare(data, idx):
-    "The standardizer of the training tracks `idx` (features), or None (embeddings need none)."
-    from genriflow.preprocessing import Standardizer
-    return Standardizer().fit(data[idx]) if isinstance(data, np.ndarray) else None
+    "The standardizer of the training tracks `idx` (stored features), or None (embeddings need none)."
+    from genriflow.preprocessing import fit_standardizer
+    return fit_standardizer(data.table, tracks=idx) if isinstance(data, StoredTracks) else None
 
 def _track_windows(data, idx, y, std, seconds, config):
-    "Windows of tracks `idx`, their labels and their track numbers (positions in `idx`)."
-    if std is not None: return _windows(std.transform(data[idx]), np.arange(len(idx)), y[idx], seconds, config)
+    "Windows of tracks `idx` (a streaming `WindowDataset`, or an array), their labels and track numbers (positions in `idx`)."
+    from genriflow.preprocessing import WindowDataset
+    if isinstance(data, StoredTracks):
+        ds = WindowDataset(data.table, y, seconds, config, std, tracks=idx)
+        return (ds, *ds.targets())
     X = np.concatenate([data[i] for i in idx]); t = np.repeat(np.arange(len(idx)), [len(data[i]) for i in idx])
     return X, y[idx][t], t
 
-# %% ../nbs/09_train.ipynb #1ba91229
-def _fit_split(data, y, tr, va, te, model, n_in, class_names, seconds, config, hparams, fit_kw, extra=None):
-    "Fit a new model on tracks `tr` (early stopping on `va`), score it on `te`: (model, history, metrics or None, std)."
+# %% ../nbs/09_train.ipynb #cb5ef76b
+def _training_batches(data, tr, y, std, seconds, config, extra, fit_kw, workers):
+    "What `fit` trains on: a shuffled loader of the training tracks' windows (and their augmented copies), or arrays."
+    from genriflow.preprocessing import WindowDataset, window_loader
+    if not isinstance(data, StoredTracks): return _track_windows(data, tr, y, std, seconds, config)[:2], 0
+    table, labels = data.table.iloc[tr], y[tr]
+    if extra is not None: table, labels = pd.concat([table, extra[0]]), np.concatenate([labels, extra[1]])
+    ds = WindowDataset(table.reset_index(drop=True), labels, seconds, config, std)
+    return window_loader(ds, fit_kw['batch_size'], shuffle=True, seed=fit_kw['seed'], workers=workers), len(ds) - ds.k * len(tr)
+
+def _fit_split(data, y, tr, va, te, model, n_in, class_names, seconds, config, hparams, fit_kw, extra=None, workers=None):
+    "Fit a new model on tracks `tr` (early stopping on `va`), score it on `te`: (model, history, test probabilities or None, std)."
     std = _prepare(data, tr)
-    Xtr, ytr, _ = _track_windows(data, tr, y, std, seconds, config)
-    ex = extra(std) if extra is not None else None
-    if ex is not None: Xtr, ytr = np.concatenate([Xtr, ex[0]]), np.concatenate([ytr, ex[1]])
+    train, n_aug = _training_batches(data, tr, y, std, seconds, config, extra, fit_kw, workers)
     net = build_model(model, n_in, len(class_names), seed=fit_kw['seed'], **(hparams or {}))
     valid = _track_windows(data, va, y, std, seconds, config)[:2] if len(va) else None
-    hist = fit(net, (Xtr, ytr), valid, **fit_kw)
-    hist.attrs['augmented_windows'] = 0 if ex is None else len(ex[1])
+    if valid is not None and hasattr(valid[0], 'targets'): valid = _eval_loader(valid[0], fit_kw['batch_size'])
+    hist = fit(net, train, valid, **fit_kw)
+    hist.attrs['augmented_windows'] = n_aug
     probs = predict_proba(net, _track_windows(data, te, y, std, seconds, config)[0]) if len(te) else None
     return net, hist, probs, std
 
-# %% ../nbs/09_train.ipynb #3cd921f9
-def cross_validate(data, y, model, n_in, class_names, seconds, config, hparams, fit_kw, seed:int=0) -> dict:
+def _eval_loader(ds, batch_size:int):
+    from genriflow.preprocessing import window_loader
+    return window_loader(ds, 4 * batch_size, shuffle=False, workers=1)
+
+# %% ../nbs/09_train.ipynb #e6e5fc80
+def cross_validate(data, y, model, n_in, class_names, seconds, config, hparams, fit_kw, seed:int=0, workers:int|None=None) -> dict:
     "Track-level k-fold cross-validated metrics (no track scored by a model that saw it)."
     from sklearn.model_selection import StratifiedKFold
     per_class = np.bincount(y, minlength=len(class_names))
@@ -338,30 +357,28 @@ def cross_validate(data, y, model, n_in, class_names, seconds, config, hparams, 
     k = int(min(5, per_class.min()))
     probs, labels, tracks = [], [], []
     for tr, te in StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):
-        _, _, p, std = _fit_split(data, y, tr, np.array([], int), te, model, n_in, class_names, seconds, config, hparams, fit_kw)
+        _, _, p, std = _fit_split(data, y, tr, np.array([], int), te, model, n_in, class_names, seconds, config, hparams, fit_kw, workers=workers)
         _, yw, tw = _track_windows(data, te, y, std, seconds, config)
         probs.append(p); labels.append(yw); tracks.append(te[tw])
     m = score_probabilities(np.concatenate(probs), np.concatenate(labels), np.concatenate(tracks), class_names)
     return dict(m, split=f'{k}-fold cross-validation by track', folds=k)
 
-# %% ../nbs/09_train.ipynb #94b089f1
-def _augmented(table, tr, cache, augment, copies, config, seed, workers, progress, class_names, seconds):
-    "A function of the standardizer giving the windows of augmented copies of training tracks `tr` (None: no augmentation)."
+# %% ../nbs/09_train.ipynb #83a87b6f
+def _augmented(table, tr, cache, augment, copies, config, seed, workers, progress, class_names):
+    "The stored augmented copies of training tracks `tr` and their labels (None: no augmentation)."
     from genriflow.augment import augment_features
-    from genriflow.preprocessing import load_feature_arrays
     if augment == 'none': return None
     aug = augment_features(table.iloc[tr], cache, augment, copies=copies, config=config, seed=seed, workers=workers, progress=progress)
     if not len(aug): return None
-    y = aug['label'].astype(str).map({c: i for i, c in enumerate(class_names)}).to_numpy()
-    return lambda std: _windows(std.transform(load_feature_arrays(aug)), np.arange(len(aug)), y, seconds, config)[:2]
+    return aug, aug['label'].astype(str).map({c: i for i, c in enumerate(class_names)}).to_numpy()
 
 def _track_data(model, man, cache, config, workers, progress, device):
     "(tracks that decoded, their data: features `(N, rows, frames)` or a list of embeddings, the model's input size)."
     if model == 'musicnn-head':
         table, data = musicnn_embeddings(man, cache, workers, progress, device)
         return table, data, data[0].shape[1]
-    table, X = track_features(man, cache, config, workers, progress)
-    return table, X, config.n_rows
+    table, data = track_features(man, cache, config, workers, progress)
+    return table, data, config.n_rows
 
 # %% ../nbs/09_train.ipynb #a4265e3b
 def _bundle_meta(model, config, std, window_seconds, class_names) -> dict:
@@ -385,7 +402,7 @@ def _split_indices(table):
     s = table['split'].astype(str).to_numpy()
     return tuple(np.flatnonzero(s == k) for k in ('train', 'valid', 'test'))
 
-# %% ../nbs/09_train.ipynb #98eea0c7
+# %% ../nbs/09_train.ipynb #dc2a8167
 def train_dataset(root:str|Path, # dataset folder (GTZAN, FMA, folder per genre, or the synthetic demo)
                   dataset:str='auto', # 'auto', 'gtzan', 'fma', 'folder'
                   model:str='cnn', # 'cnn', 'lstm-cnn' or 'musicnn-head'
@@ -416,10 +433,10 @@ def train_dataset(root:str|Path, # dataset folder (GTZAN, FMA, folder per genre,
     fit_kw = dict(epochs=epochs, lr=lr, batch_size=batch_size, patience=patience, seed=seed, device=device, progress=progress)
     cv = None
     if len(tr) == 0 or len(te) == 0:  # too few tracks for a held-out split: cross-validate, then train on all of them
-        cv = cross_validate(data, y, model, n_in, class_names, window_seconds, config, hparams, dict(fit_kw, progress=False), seed)
+        cv = cross_validate(data, y, model, n_in, class_names, window_seconds, config, hparams, dict(fit_kw, progress=False), seed, workers)
         table['split'], (tr, va, te) = 'train', (np.arange(len(table)), np.array([], int), np.array([], int))
-    extra = _augmented(table, tr, cache, augment, copies, config, seed, workers, progress, class_names, window_seconds)
-    net, hist, probs, std = _fit_split(data, y, tr, va, te, model, n_in, class_names, window_seconds, config, hparams, fit_kw, extra)
+    extra = _augmented(table, tr, cache, augment, copies, config, seed, workers, progress, class_names)
+    net, hist, probs, std = _fit_split(data, y, tr, va, te, model, n_in, class_names, window_seconds, config, hparams, fit_kw, extra, workers)
     metrics = cv or dict(score_probabilities(probs, *_track_windows(data, te, y, std, window_seconds, config)[1:], class_names), split='test')
     metrics.update(train_seconds=round(hist.attrs['seconds'], 2), epochs_run=len(hist), best_epoch=int(hist.attrs['best_epoch']))
     if cv: metrics['note'] = f'{len(table)} labelled tracks are too few to hold some out: trained on all of them; the scores are {cv["split"]}'
@@ -457,7 +474,7 @@ def scored_tracks(meta:dict, # a bundle's metadata (`read_bundle_meta`)
     if not len(rows): raise UserError(f'{root}: none of the {len(meta["split_tracks"]["test"])} recorded test tracks is here, unchanged; give the data folder the model was trained on')
     return rows, m
 
-# %% ../nbs/09_train.ipynb #5e5f7674
+# %% ../nbs/09_train.ipynb #f75a9cde
 def evaluate_bundle(bundle:str|Path, # a bundle folder
                     root:str|Path, # dataset folder
                     dataset:str='auto', # as for `load_manifest`
@@ -472,12 +489,14 @@ def evaluate_bundle(bundle:str|Path, # a bundle folder
     man = labelled_manifest(root, dataset, int(meta.get('training', {}).get('seed', 0)), split_file)
     rows, m = scored_tracks(dict(meta, _source=str(bundle)), man, root, split, split_file is not None)
     known = rows['label'].astype(str).isin(meta['class_names']).to_numpy()
-    config = FeatureConfig.from_dict(meta['feature_config'])
+    head = meta['model'] == 'musicnn-head'
+    config = None if head else FeatureConfig.from_dict(meta['feature_config'])
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir(bundle)
-    table, X = track_features(rows[known], cache, config, workers, progress)
+    table, data, _ = _track_data(meta['model'], rows[known], cache, config, workers, progress, device)
     y = table['label'].astype(str).map({c: i for i, c in enumerate(meta['class_names'])}).to_numpy()
-    Xs = Standardizer.from_dict(meta['standardizer']).transform(X)
-    metrics = evaluate(net, *_windows(Xs, np.arange(len(table)), y, float(meta['window_seconds']), config), class_names=meta['class_names'])
+    std = None if head else Standardizer.from_dict(meta['standardizer'])
+    windows, yw, tw = _track_windows(data, np.arange(len(table)), y, std, float(meta['window_seconds']), config)
+    metrics = score_probabilities(predict_proba(net, windows), yw, tw, meta['class_names'])
     metrics.update(split=split if split_file is None else 'split-file', tracks=[str(p) for p in table['path']],
                    missing=m['missing'], new=m['new'], n_unknown_label=int((~known).sum()))
     return metrics
