@@ -302,3 +302,14 @@ def test_readme_has_the_two_setup_commands():
     blocks = re.findall(r'```bash\n(.*?)\n```', text, re.S)
     assert 'pip install torch==2.13.0 -e . && genriflow demo' in blocks
     assert 'pip install torch==2.13.0 -e ".[dev]" && nbdev-test && pytest tests' in blocks
+
+
+def test_readme_quick_tour_runs_as_pasted(tmp_path):
+    "The README's ```python blocks, pasted in order into a fresh Python session, run without error."
+    text = (ROOT / 'README.md').read_text()
+    blocks = re.findall(r'```python\n(.*?)\n```', text, re.S)
+    assert len(blocks) >= 3, 'the quick tour has code blocks'
+    script = tmp_path / 'tour.py'
+    script.write_text('\n'.join(blocks) + '\n')
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
