@@ -15,10 +15,10 @@ The CPU here may be shared with other jobs: timings are noisy. Last line: songs_
 (windows_per_s: windows per second through both networks alone, at the default batch and the thread setting used).
 """
 import argparse, os, tempfile, time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 import numpy as np
 import soundfile as sf
+import songs  # benchmarks/songs.py
 
 SR, MINUTES = 44100, 4
 
@@ -37,13 +37,7 @@ def make_song(path: str, seed: int) -> str:
 
 def library(folder: Path, n: int, workers: int) -> list:
     "The n songs (written once; reused by later runs)."
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = [str(folder / f'song{i:03d}.mp3') for i in range(n)]
-    todo = [(p, i) for i, p in enumerate(paths) if not os.path.exists(p)]
-    if todo:
-        print(f'writing {len(todo)} songs of {MINUTES} min to {folder} (once) ...', flush=True)
-        with ProcessPoolExecutor(workers) as ex: list(ex.map(make_song, *zip(*todo)))
-    return paths
+    return songs.library(folder, [f'song{i:03d}.mp3' for i in range(n)], make_song, workers)
 
 
 def networks_alone(tagger, batch_sizes=(1, 2, 8, 32), seconds: float = 4.0) -> dict:
