@@ -18,7 +18,7 @@ from .preprocessing import load_clip, file_identity, cache_dir, imap_unordered, 
 # %% auto #0
 __all__ = ['AUGMENT_KINDS', 'Augmenter', 'make_augmenter', 'augment', 'augmented_path', 'augment_features']
 
-# %% ../nbs/04_augment.ipynb #c275c989
+# %% ../nbs/04_augment.ipynb #b25b9937
 AUGMENT_KINDS = ('none', 'weak', 'strong')
 
 def _pipeline(kind:str):
@@ -56,10 +56,12 @@ class Augmenter:
 
     def __repr__(self): return f'Augmenter({self.kind!r}, seed={self.seed})'
 
+# %% ../nbs/04_augment.ipynb #3c12e9c4
 def make_augmenter(kind:str='weak', seed:int=0) -> Augmenter:
     "A seeded augmenter of `kind` ('none', 'weak' or 'strong')."
     return Augmenter(kind, seed)
 
+# %% ../nbs/04_augment.ipynb #4a8ae87d
 def augment(y:np.ndarray, # mono float signal
             sr:int, # its sample rate
             kind:str='weak', # 'none', 'weak' or 'strong'
@@ -68,7 +70,7 @@ def augment(y:np.ndarray, # mono float signal
     "One augmented copy of `y`, the same length, determined by `seed`."
     return Augmenter(kind, seed)(y, sr)
 
-# %% ../nbs/04_augment.ipynb #19644187
+# %% ../nbs/04_augment.ipynb #17c14c49
 def augmented_path(out_dir:str|Path, path:str|Path, kind:str, copy:int, seed:int=0, config:FeatureConfig=FeatureConfig(),
                    dtype:str='float32', # storage type, as for `extract_features`
                   ) -> Path:
@@ -80,6 +82,7 @@ def _copy_seed(path:str, kind:str, copy:int, seed:int) -> int:
     "The augmentation seed of one copy: depends on the file's path, the kind, the copy and the seed only."
     return int.from_bytes(hashlib.sha1(f'{os.path.realpath(path)}\0{kind}\0{copy}\0{seed}'.encode()).digest()[:4], 'little')
 
+# %% ../nbs/04_augment.ipynb #ab8ff33e
 def _augment_one(path:str, dest:str, kind:str, copy:int, seed:int, config:FeatureConfig, dtype:str='float32') -> dict:
     "Worker task: load the clip, augment, extract, write `dest` (as `dtype`) atomically."
     dest = Path(dest)
@@ -92,6 +95,7 @@ def _augment_one(path:str, dest:str, kind:str, copy:int, seed:int, config:Featur
     except (AudioError, OSError) as e:
         return dict(dest=str(dest), status='failed', reason=' '.join(str(e).split()))
 
+# %% ../nbs/04_augment.ipynb #d27ba8c9
 def augment_features(table:pd.DataFrame, # training rows of a manifest (needs `path`; `split`, if present, all 'train')
                      out_dir:str|Path, # feature store folder (the same one `extract_features` uses is fine)
                      kind:str='weak', # 'weak' or 'strong' ('none' gives an empty table)

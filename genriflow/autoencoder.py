@@ -59,7 +59,7 @@ class LSTMAutoencoder(nn.Module):
         "The reconstruction of `x`, same shape."
         return self.decode(self.encode(x), x.shape[2])
 
-# %% ../nbs/06_lstm_autoencoder.ipynb #77aaba60
+# %% ../nbs/06_lstm_autoencoder.ipynb #aaa8d2f3
 def fit_autoencoder(model:LSTMAutoencoder,
                     X:np.ndarray, # sequences `(N, n_rows, steps)`, standardized
                     epochs:int=40, lr:float=3e-3, batch_size:int=32,
@@ -91,6 +91,7 @@ def fit_autoencoder(model:LSTMAutoencoder,
     hist.attrs.update(seconds=time.perf_counter() - t0, n_train=len(tr), n_valid=n_va)
     return hist
 
+# %% ../nbs/06_lstm_autoencoder.ipynb #920be8a9
 @torch.no_grad()
 def encode(model:LSTMAutoencoder, X:np.ndarray, # sequences `(N, n_rows, steps)`
            batch_size:int=256) -> np.ndarray: # codes `(N, latent)`
@@ -99,6 +100,7 @@ def encode(model:LSTMAutoencoder, X:np.ndarray, # sequences `(N, n_rows, steps)`
     X = torch.as_tensor(np.asarray(X, dtype=np.float32))
     return torch.cat([model.encode(xb) for xb in X.split(batch_size)]).numpy()
 
+# %% ../nbs/06_lstm_autoencoder.ipynb #46e227de
 def autoencoder_latents(Xs:np.ndarray, # standardized features `(N, n_rows, n_frames)`
                         steps:int=32, # time steps after `pool_time`
                         hidden:int=64, latent:int=16, epochs:int=40, lr:float=3e-3, batch_size:int=32,
@@ -113,6 +115,7 @@ def autoencoder_latents(Xs:np.ndarray, # standardized features `(N, n_rows, n_fr
     hist.attrs['baseline_mse'] = float(np.mean(np.square(S - S.mean(axis=(0, 2), keepdims=True))))
     return encode(model, S), hist
 
+# %% ../nbs/06_lstm_autoencoder.ipynb #7c88aec4
 def plot_history(hist:pd.DataFrame, title:str='LSTM autoencoder'):
     "The training curve: reconstruction error per epoch on training and held-out sequences, and the mean-only baseline."
     import matplotlib.pyplot as plt

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from .audio import AudioError, audio_info, load_audio, fix_length
 from .features import FeatureConfig, extract
-from .files import UserError, atomic_writer, atomic_write, one_blas_thread, process_pool, resolve_workers, usable_cpus
+from .files import UserError, atomic_writer, atomic_write, one_blas_thread, process_pool, resolve_workers, usable_cpus, dask_client
 
 # %% auto #0
 __all__ = ['STORE_DTYPES', 'LOADER_WORKERS_MAX', 'clip_window', 'load_clip', 'StoreError', 'store_dtype', 'cache_dir',
@@ -136,18 +136,11 @@ def _run_local(todo:list, config:FeatureConfig, workers:int|None, dtype:str='flo
     # the workers run BLAS on one thread already (`genriflow.files.worker_init`)
     yield from imap_unordered(_extract_one, [(p, d, config, False, dtype) for p, d in todo], workers, on_crash=crashed)
 
-def _dask_client(scheduler):
-    "A Dask client for `scheduler` (address, Client or cluster) and whether we own it."
-    try: from dask.distributed import Client
-    except ImportError:
-        raise ImportError('extract_features(scheduler=...) needs Dask: pip install "genriflow[distributed]"') from None
-    if isinstance(scheduler, Client): return scheduler, False
-    return Client(scheduler), True
-
+# %% ../nbs/03_preprocessing.ipynb #1b5b3e90
 def _run_dask(todo:list, config:FeatureConfig, scheduler, in_flight:int=256, dtype:str='float32'):
     "Records of `_extract_one` over `todo` on a Dask cluster, at most `in_flight` tasks submitted at a time."
     if not todo: return
-    client, own = _dask_client(scheduler)
+    client, own = dask_client(scheduler)
     from dask.distributed import as_completed
     jobs, live = iter(todo), {}  # future key -> (path, future)
     try:
@@ -250,7 +243,7 @@ def extract_summary(table:pd.DataFrame, # a table from `extract_features`
     return (f"{len(table)} tracks stored ({a['computed']} computed, {a['cached']} cached, {a['failed']} failed); "
             f"{format_bytes(a['store_bytes'])} of {a['dtype']} features in {a['cache_dir']}; {a['seconds']:.1f} s")
 
-# %% ../nbs/03_preprocessing.ipynb #9774c3f8
+# %% ../nbs/03_preprocessing.ipynb #36fb8dc1
 class FeatureStore:
     "The stored feature arrays of a table, each opened as a read-only memory map only when asked for."
     def __init__(self, paths:list): # the `.npy` files, in order
@@ -281,11 +274,13 @@ class FeatureStore:
 
     def __repr__(self): return f'FeatureStore({len(self)} tracks of {self.track_shape}, {self.dtype})'
 
+# %% ../nbs/03_preprocessing.ipynb #2dbddb00
 def open_features(table:pd.DataFrame|list, # a table from `extract_features` (needs `features`), or a list of `.npy` paths
                  ) -> FeatureStore:
     "The table's stored features as memory-mapped arrays, opened one track at a time."
     return FeatureStore(table['features'] if isinstance(table, pd.DataFrame) else table)
 
+# %% ../nbs/03_preprocessing.ipynb #e0a66746
 def load_feature_arrays(table:pd.DataFrame, # a table from `extract_features` (needs `features`)
                        ) -> np.ndarray: # `(N, n_rows, n_frames)` float32, in the table's row order
     "Stack the stored feature arrays of `table` into one float32 batch (all in memory)."

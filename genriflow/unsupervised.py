@@ -263,6 +263,7 @@ def default_cache_dir(out_csv:str|Path|None=None) -> Path:
     "The feature cache `cluster_dataset` uses: `.genriflow-cache` beside `out_csv` (in the current folder if none)."
     return (Path(out_csv).absolute().parent if out_csv else Path.cwd()) / '.genriflow-cache'
 
+# %% ../nbs/05_unsupervised.ipynb #0de79f30
 def cluster_dataset(root:str|Path, # dataset folder (GTZAN, FMA, folder per genre, unlabelled folder, or the demo set)
                     dataset:str='auto', # as for `load_manifest`: 'auto', 'gtzan', 'fma', 'folder', 'unlabelled'
                     method:str='pooled-gmm', # 'pca-gmm' (the seed's), 'pooled-gmm' or 'autoencoder'
