@@ -128,3 +128,17 @@ def test_info_and_seek_agree_for_m4a(library):
     assert part.shape == ref.shape
     snr = 10 * np.log10(np.sum(ref ** 2) / np.sum((part - ref) ** 2))
     assert snr > 30, snr
+
+
+def test_classify_command_reads_every_format(library, tmp_path):
+    "`genriflow classify` on a folder of m4a, ffmpeg-made Opus (one libsndfile refuses), mp3 and flac classifies every file."
+    import json, subprocess, sys
+    sys.path.insert(0, str(Path(__file__).parent))
+    from conftest import run_cli
+    root, _ = library
+    only_m4a = tmp_path / 'itunes'; only_m4a.mkdir(); (only_m4a / 'a.m4a').write_bytes((root / 'song.m4a').read_bytes())
+    r = run_cli('classify', root, only_m4a, '--output', tmp_path / 'out.json', '--workers', 8, '--no-progress')
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = json.loads((tmp_path / 'out.json').read_text())
+    assert sorted(Path(x['path']).name for x in rows) == ['a.m4a', 'refused.opus', 'song.flac', 'song.m4a', 'song.mp3', 'song.opus']
+    assert all(not x['error'] and x['genre'] for x in rows), [x['error'] for x in rows]
