@@ -123,7 +123,8 @@ def test_missing_dask_is_a_clear_error(tmp_path, monkeypatch):
     "scheduler= without Dask installed fails with one line saying what to install."
     manifest = make_manifest(tmp_path / 'audio', 1, 1.0)
     monkeypatch.setitem(sys.modules, 'dask.distributed', None)
-    with pytest.raises(ImportError, match=r'genriflow\[distributed\]'):
+    from genriflow.files import UserError  # the user's to fix: one line from the command line, exit 2
+    with pytest.raises(UserError, match=r'genriflow\[distributed\]'):
         extract_features(manifest, tmp_path / 'store', FeatureConfig(clip_seconds=1.0), scheduler='tcp://127.0.0.1:1',
                          progress=False)
 
