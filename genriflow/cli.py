@@ -93,7 +93,7 @@ def cmd_extract(a:argparse.Namespace) -> int:
     from genriflow.preprocessing import extract_features
     man = load_manifest(a.data, dataset=a.dataset)
     skipped = man.attrs.get('failures', [])
-    table = extract_features(man, a.out, workers=a.workers, scheduler=a.scheduler, progress=not a.no_progress)
+    table = extract_features(man, a.out, workers=a.workers, scheduler=a.scheduler, progress=not a.no_progress, device=a.device)
     at = table.attrs
     print(f'{len(table)} tracks ({man["dataset"].iloc[0] if len(man) and "dataset" in man else a.dataset}): '
           f'{at.get("computed", "?")} extracted, {at.get("cached", "?")} already cached, {at.get("failed", 0)} failed, '
@@ -140,7 +140,7 @@ def cmd_cluster(a:argparse.Namespace) -> int:
     "`genriflow cluster`: cluster a dataset and print ARI and NMI against its labels."
     from genriflow.unsupervised import cluster_dataset
     r = cluster_dataset(a.data, dataset=a.dataset, method=a.method, k=a.k, out_csv=a.out, seed=a.seed,
-                        workers=a.workers, progress=not a.no_progress)
+                        workers=a.workers, progress=not a.no_progress, device=a.device)
     print(f'{r.get("n_tracks", "?")} tracks ({r.get("n_labelled", "?")} labelled) in {r.get("k", a.k)} clusters by {a.method}')
     if a.out: print(f'assignments: {a.out}')
     print(f'ARI={float(r["ARI"]):.4f} NMI={float(r["NMI"]):.4f}')
@@ -299,13 +299,13 @@ def _add_classify(sub):
     s.add_argument('--scheduler', metavar='ADDR', help='Dask scheduler address (tcp://host:8786): decode and featurize on a cluster')
     _common(s); s.set_defaults(func=cmd_classify)
 
-# %% ../nbs/16_cli.ipynb #05d0434b
+# %% ../nbs/16_cli.ipynb #cec20766
 def _add_data_commands(sub, add):
     s = add('extract', 'extract features of a dataset once, in parallel, resumably')
     s.add_argument('data', metavar='DATASET_DIR'); s.add_argument('--dataset', choices=DATASETS, default='auto')
     s.add_argument('--out', required=True, metavar='DIR', help='feature store folder')
     s.add_argument('--scheduler', metavar='ADDR', help='Dask scheduler address (tcp://host:8786): extract on a cluster')
-    _common(s, device=False); s.set_defaults(func=cmd_extract)
+    _common(s); s.set_defaults(func=cmd_extract)
     s = add('train', 'train a model and save a bundle', 'Train a model on a dataset (track-level split) and save a bundle that records\n'
             'its split. The last line reads track_accuracy=<x> window_accuracy=<y> macro_f1=<z> on the held-out test tracks.')
     s.add_argument('data', metavar='DATA'); s.add_argument('--dataset', choices=DATASETS, default='auto')

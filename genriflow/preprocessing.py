@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from .audio import AudioError, audio_info, load_audio, fix_length
 from .features import FeatureConfig, extract
-from .files import UserError, atomic_writer, atomic_write, one_blas_thread, process_pool, resolve_workers, usable_cpus, dask_client
+from .files import UserError, atomic_writer, atomic_write, one_blas_thread, process_pool, resolve_workers, usable_cpus, dask_client, resolve_device
 
 # %% auto #0
 __all__ = ['STORE_DTYPES', 'LOADER_WORKERS_MAX', 'clip_window', 'load_clip', 'StoreError', 'store_dtype', 'cache_dir',
@@ -197,7 +197,35 @@ def _finish(table:pd.DataFrame, out_dir:Path, dest_of:dict, failed:dict, todo:di
     out.to_csv(out_dir / 'manifest.csv', index=False)
     return out
 
-# %% ../nbs/03_preprocessing.ipynb #b3828f99
+# %% ../nbs/03_preprocessing.ipynb #0fa8432d
+def _decode_job(path:str, dest:str, config:FeatureConfig) -> dict:
+    "Worker task of the batched path: one track's clip (or its cached or failed record), no features."
+    if Path(dest).exists(): return dict(path=path, status='cached', reason='')
+    try: return dict(path=path, dest=dest, clip=load_clip(path, config), status='decoded')
+    except AudioError as e:
+        reason = _reason(path, e); atomic_write(Path(dest).with_suffix('.err'), reason)
+        return dict(path=path, status='failed', reason=reason)
+    except Exception as e: return dict(path=path, status='failed', reason=f'{type(e).__name__}: {_reason(path, e)}')
+
+# %% ../nbs/03_preprocessing.ipynb #0fbadfdc
+def _store_batch(recs:list, config:FeatureConfig, device, dtype:str):
+    "Features of decoded clips in one batch on `device`, each stored atomically; their records."
+    from genriflow.features import extract_many
+    X = next(extract_many([r['clip'] for r in recs], config, device, batch_size=len(recs)))
+    for r, x in zip(recs, X):
+        with atomic_writer(r['dest']) as f: np.save(f, x.astype(dtype, copy=False))
+    return [dict(path=r['path'], status='computed', reason='') for r in recs]
+
+def _run_batched(todo:list, config:FeatureConfig, workers:int|None, dtype:str, device, batch_size:int=64):
+    "Records of `todo` [(path, dest)]: clips decoded by worker processes, features in batches on `device`."
+    pending = []
+    for rec in imap_unordered(_decode_job, [(p, d, config) for p, d in todo], workers):
+        if rec['status'] != 'decoded': yield rec; continue
+        pending.append(rec)
+        if len(pending) == batch_size: yield from _store_batch(pending, config, device, dtype); pending = []
+    if pending: yield from _store_batch(pending, config, device, dtype)
+
+# %% ../nbs/03_preprocessing.ipynb #e341bfd6
 def extract_features(manifest:pd.DataFrame|list, # DataFrame with a `path` column (from `load_manifest`), or a list of paths
                      out_dir:str|Path, # folder for the feature store, `failures.csv` and `manifest.csv`
                      config:FeatureConfig=FeatureConfig(),
@@ -205,6 +233,8 @@ def extract_features(manifest:pd.DataFrame|list, # DataFrame with a `path` colum
                      scheduler:str|object|None=None, # Dask scheduler address, Client or cluster: run on Dask instead
                      progress:bool=True, # show a tqdm progress bar
                      dtype:str='float32', # storage type: 'float32', or 'float16' (half the size; its own store)
+                     device:str|None=None, # 'auto'/'cuda': features in batches on a CUDA GPU when there is one; None or 'cpu': numpy
+                     batched:bool|None=None, # force the batched torch path (None: when the device is a GPU)
                     ) -> pd.DataFrame: # the manifest's good rows plus `features` (path of the `.npy`)
     "Extract and store each track's features once, in parallel and resumably; failed files go to `failures.csv`."
     from tqdm import tqdm
@@ -215,7 +245,9 @@ def extract_features(manifest:pd.DataFrame|list, # DataFrame with a `path` colum
     unique = list(dict.fromkeys(os.path.abspath(p) for p in table['path']))
     dest_of, failed, todo, cached = _plan(unique, out_dir, config, dtype)
     jobs = [(path, str(dest)) for dest, path in todo.items()]
+    gpu = device is not None and resolve_device(device).type != 'cpu'
     runs = (_run_dask(jobs, config, scheduler, dtype=dtype) if scheduler is not None
+            else _run_batched(jobs, config, workers, dtype, resolve_device(device or 'cpu')) if (gpu if batched is None else batched)
             else _run_local(jobs, config, workers, dtype))
     computed = 0
     with tqdm(total=len(unique), initial=cached + len(failed), disable=not progress, desc='features', unit='track') as bar:

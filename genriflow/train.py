@@ -260,10 +260,10 @@ def labelled_manifest(root:str|Path, dataset:str='auto', seed:int=0, split_file:
     if len(man) == 0: raise UserError(f'{root}: no labelled tracks; training and evaluation need genre labels')
     return man
 
-def track_features(man:pd.DataFrame, cache:str|Path, config:FeatureConfig, workers:int|None=None, progress:bool=True):
+def track_features(man:pd.DataFrame, cache:str|Path, config:FeatureConfig, workers:int|None=None, progress:bool=True, device=None):
     "(table of the tracks that decoded, their features as `StoredTracks`): extracted once into the feature store."
     from genriflow.preprocessing import extract_features
-    table = extract_features(man, cache, config, workers=workers, progress=progress)
+    table = extract_features(man, cache, config, workers=workers, progress=progress, device=device)
     if len(table) == 0: raise UserError(f'no track could be decoded (see {Path(cache) / "failures.csv"})')
     table = table.reset_index(drop=True)
     return table, StoredTracks(table)
@@ -377,7 +377,7 @@ def _track_data(model, man, cache, config, workers, progress, device):
     if model == 'musicnn-head':
         table, data = musicnn_embeddings(man, cache, workers, progress, device)
         return table, data, data[0].shape[1]
-    table, data = track_features(man, cache, config, workers, progress)
+    table, data = track_features(man, cache, config, workers, progress, device)
     return table, data, config.n_rows
 
 # %% ../nbs/09_train.ipynb #a4265e3b

@@ -263,7 +263,7 @@ def default_cache_dir(out_csv:str|Path|None=None) -> Path:
     "The feature cache `cluster_dataset` uses: `.genriflow-cache` beside `out_csv` (in the current folder if none)."
     return (Path(out_csv).absolute().parent if out_csv else Path.cwd()) / '.genriflow-cache'
 
-# %% ../nbs/05_unsupervised.ipynb #0de79f30
+# %% ../nbs/05_unsupervised.ipynb #bacbed45
 def cluster_dataset(root:str|Path, # dataset folder (GTZAN, FMA, folder per genre, unlabelled folder, or the demo set)
                     dataset:str='auto', # as for `load_manifest`: 'auto', 'gtzan', 'fma', 'folder', 'unlabelled'
                     method:str='pooled-gmm', # 'pca-gmm' (the seed's), 'pooled-gmm' or 'autoencoder'
@@ -273,6 +273,7 @@ def cluster_dataset(root:str|Path, # dataset folder (GTZAN, FMA, folder per genr
                     workers:int|None=None, # feature extraction processes; None: every usable CPU
                     cache_dir:str|Path|None=None, # feature cache; None: `default_cache_dir(out_csv)`
                     progress:bool=True, # progress bars
+                    device:str|None=None, # 'auto'/'cuda': features in batches on a GPU when there is one
                     config:FeatureConfig|None=None, # features; None: `FeatureConfig()` (30 s clips)
                     streamed:bool=True, # PCA methods read the store a batch at a time (`cluster_store`); False: all in memory
                     **kwargs, # passed to `cluster_store` or `cluster_features` (e.g. n_components, epochs for the autoencoder)
@@ -285,7 +286,7 @@ def cluster_dataset(root:str|Path, # dataset folder (GTZAN, FMA, folder per genr
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir(out_csv)
     man = load_manifest(root, dataset=dataset, seed=seed)
     if len(man) == 0: raise UserError(f'{root}: no audio tracks found')
-    table = extract_features(man, cache, config, workers=workers, progress=progress).reset_index(drop=True)
+    table = extract_features(man, cache, config, workers=workers, progress=progress, device=device).reset_index(drop=True)
     if len(table) < 2: raise UserError(f'{root}: {len(table)} decodable track(s); clustering needs at least 2 (see {cache / "failures.csv"})')
     labels = table['label'].fillna('').astype(str).to_numpy()
     known = labels != ''
