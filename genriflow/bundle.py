@@ -58,13 +58,13 @@ def match_split(recorded:dict, # a bundle's recorded split (`record_split`)
                ) -> dict: # test, train, valid (current paths), new (paths), missing (recorded relative paths)
     "Sort the current files of a data folder by the recorded split they belong to."
     want = {s: _keyed(recorded.get(s, [])) for s in ('train', 'valid', 'test')}
-    out = dict(test=[], train=[], valid=[], new=[], missing=[])
+    out, found = dict(test=[], train=[], valid=[], new=[], missing=[]), set()
     for p in paths:
         r = track_record(p, root)
         hit = [s for s in want if r['path'] in want[s] and want[s][r['path']]['size'] == r['size']
                and want[s][r['path']]['digest'] == r['digest']]
         out[hit[0] if hit else 'new'].append(str(p))
-    found = {track_record(p, root)['path'] for p in out['test']}
+        if hit and hit[0] == 'test': found.add(r['path'])
     out['missing'] = sorted(set(want['test']) - found)
     return out
 

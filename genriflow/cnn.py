@@ -48,6 +48,10 @@ class GenreCNN(nn.Module):
         h = self.features(x.unsqueeze(1).contiguous(memory_format=torch.channels_last))
         return torch.cat([h.mean(dim=(2, 3)), h.amax(dim=(2, 3))], dim=1)
 
+    def logits(self, e:torch.Tensor) -> torch.Tensor:
+        "Class logits from the embedding `embed` gives (so a caller who needs both runs the network once)."
+        return self.head(e)
+
     def forward(self, x:torch.Tensor) -> torch.Tensor:
         "Class logits `(batch, n_classes)`."
-        return self.head(self.embed(x))
+        return self.logits(self.embed(x))

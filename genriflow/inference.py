@@ -184,20 +184,22 @@ def probabilities(self:GenreClassifier, X:np.ndarray, # standardized windows `(n
 
 @patch
 def embeddings(self:GenreClassifier, X:np.ndarray, # standardized windows `(n, n_rows, frames)`
-               batch_size:int=64) -> np.ndarray: # `(n, d)`: the model's penultimate features per window
-    "What the model hears in each window before it names a genre (`model.embed`), in batches on its device."
+               batch_size:int=64) -> tuple[np.ndarray, np.ndarray]: # `(n, d)` penultimate features, `(n, n_classes)` probabilities
+    "What the model hears in each window before it names a genre (`model.embed`), and the probabilities, in one pass."
     import torch
+    embs, probs = [], []
     with torch.inference_mode():
-        out = [self.model.embed(torch.from_numpy(np.ascontiguousarray(X[i:i + batch_size])).to(self.device)).float().cpu().numpy()
-               for i in range(0, len(X), batch_size)]
-    return np.concatenate(out)
+        for i in range(0, len(X), batch_size):
+            e = self.model.embed(torch.from_numpy(np.ascontiguousarray(X[i:i + batch_size])).to(self.device))
+            embs.append(e.float().cpu().numpy()); probs.append(torch.softmax(self.model.logits(e), dim=-1).cpu().numpy())
+    return np.concatenate(embs), np.concatenate(probs)
 
 @patch
 def _finish(self:GenreClassifier, items:list, top_k:int, embeddings:bool=False) -> list:
     "Run the model once over the windows of several songs `[(path, worker result)]`; a `Prediction` per song."
     good = [(p, r) for p, r in items if r['error'] is None]
     X = np.concatenate([r['features'] for _, r in good]) if good else None
-    probs, emb = (self.probabilities(X), self.embeddings(X) if embeddings else None) if good else (None, None)
+    emb, probs = (self.embeddings(X) if embeddings else (None, self.probabilities(X))) if good else (None, None)
     preds, at = {}, 0
     for p, r in good:
         n = len(r['features'])

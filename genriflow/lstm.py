@@ -22,7 +22,7 @@ def check_batch(x:torch.Tensor, n_rows:int, name:str='model') -> torch.Tensor:
     if not x.is_floating_point(): raise ValueError(f'{name}: expected a float tensor, got {x.dtype}')
     return x
 
-# %% ../nbs/07_lstm.ipynb #31032f79
+# %% ../nbs/07_lstm.ipynb #73a3abf2
 class LSTMCNN(nn.Module):
     "LSTM over time-pooled frames, Conv1d over its hidden states, max over time, two fully connected layers."
     def __init__(self, n_rows:int=166, # feature rows per frame
@@ -64,6 +64,10 @@ class LSTMCNN(nn.Module):
         c = self.conv(h.transpose(1, 2))           # (batch, conv_channels, steps)
         return self.fc1(c.amax(dim=2))             # max over time
 
+    def logits(self, e:torch.Tensor) -> torch.Tensor:
+        "Class logits from the embedding `embed` gives (so a caller who needs both runs the network once)."
+        return self.fc2(e)
+
     def forward(self, x:torch.Tensor) -> torch.Tensor:
         "Class logits `(batch, n_classes)`."
-        return self.fc2(self.embed(x))
+        return self.logits(self.embed(x))
