@@ -13,7 +13,7 @@ from .files import atomic_write, UserError
 
 # %% auto #0
 __all__ = ['save_results', 'load_results', 'file_stamp', 'is_current', 'embeddings_path', 'save_embeddings', 'load_embeddings',
-           'write_playlists', 'classify_library']
+           'confident', 'write_playlists', 'classify_library']
 
 # %% ../nbs/13_library.ipynb #4ebd6948
 def save_results(rows:list, # dicts from `Prediction.row` (+ size, mtime, model)
@@ -94,6 +94,12 @@ def _safe_name(genre:str) -> str:
     "A genre name usable as a file name."
     return ''.join(c if c.isalnum() or c in '-_ .&' else '_' for c in genre).strip() or 'unknown'
 
+# %% ../nbs/13_library.ipynb #c47e4342
+def confident(row:dict) -> bool:
+    "True if a result row may go into a genre playlist or tag: music, classified, its genre not flagged."
+    return (not row.get('error') and bool(row.get('genre')) and row.get('uncertain') is not True
+            and row.get('silent') is not True and (row.get('kind') or 'music') == 'music')
+
 # %% ../nbs/13_library.ipynb #c1800feb
 def write_playlists(rows:list, # `Prediction`s or result rows (need path, genre, duration)
                     folder:str|Path, # where the `<genre>.m3u` files go
@@ -103,7 +109,7 @@ def write_playlists(rows:list, # `Prediction`s or result rows (need path, genre,
     by_genre = {}
     for p in rows:
         d = p if isinstance(p, dict) else dataclasses.asdict(p)
-        if d.get('genre') and not (d.get('error') or d.get('uncertain') is True or d.get('silent') is True):
+        if confident(d):
             by_genre.setdefault(d['genre'], []).append(d)
     out = {g: atomic_write(folder / f'{_safe_name(g)}.m3u', _m3u(items, folder)) for g, items in by_genre.items()}
     for old in set(folder.glob('*.m3u')) - set(out.values()):
@@ -124,7 +130,7 @@ def _resume(output, files:list, model_id:str, embeddings:bool):
 def _tag(row:dict, write_tags:bool) -> str|None:
     "Write the genre tag of a classified row if asked and not done yet; the one-line error, if any."
     from genriflow.tags import write_genre_tag
-    if not write_tags or row.get('error') or not row.get('genre') or row.get('tagged') == row['genre']: return None
+    if not write_tags or not confident(row) or row.get('tagged') == row['genre']: return None
     try: write_genre_tag(row['path'], row['genre'])
     except UserError as e: return ' '.join(str(e).split())
     row.update(file_stamp(row['path']), tagged=row['genre'])

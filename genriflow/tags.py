@@ -13,7 +13,7 @@ from .audio import AudioError, load_audio
 from .files import quiet_stderr
 
 # %% auto #0
-__all__ = ['read_genre_tag', 'audio_digest', 'write_genre_tag']
+__all__ = ['read_genre_tag', 'read_genres', 'audio_digest', 'write_genre_tag']
 
 # %% ../nbs/14_tags.ipynb #62a60a98
 def _genre_key(f) -> str:
@@ -37,6 +37,17 @@ def _set_genre(f, genre:str):
     key = _genre_key(f)
     if key == 'TCON': f.tags.setall('TCON', [TCON(encoding=3, text=[genre])])
     else: f.tags[key] = [genre]
+
+# %% ../nbs/14_tags.ipynb #404bbe4e
+def read_genres(path:str|Path) -> list[str]:
+    "Every genre value the tags of `path` hold, in order, blanks dropped (empty list: none or no tags)."
+    import mutagen
+    from mutagen.id3 import ID3
+    f = mutagen.File(path, easy=True)
+    if f is None or f.tags is None: return []
+    # WAV and AIFF carry plain ID3 even in easy mode
+    vals = [g for fr in f.tags.getall('TCON') for g in fr.genres] if isinstance(f.tags, ID3) else f.tags.get('genre') or []
+    return [s for v in vals if (s := str(v).strip())]
 
 # %% ../nbs/14_tags.ipynb #c39a868b
 def audio_digest(path:str|Path) -> str:
