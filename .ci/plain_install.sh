@@ -68,7 +68,8 @@ import sys, pandas as pd
 df = pd.read_csv(sys.argv[1], keep_default_na=False)
 assert len(df) == 2 and (df['error'] == '').all(), df
 assert sorted(p.rsplit('.', 1)[-1] for p in df['path']) == ['flac', 'mp3'], df['path']
-assert df['confidence'].between(0, 1).all() and (df['model'] != '').all(), df
+score = df['confidence'] if 'confidence' in df else df['probability']  # the top genre's score, either name
+assert (df['genre'] != '').all() and score.between(0, 1).all() and (df['model'] != '').all(), df
 print(f'{sys.argv[1]}: {len(df)} rows, no errors')
 EOF
 
