@@ -8,7 +8,6 @@ Prints the machine (CPUs, load average before and after: other work on the machi
 each of the demo's steps (read from its own `[  t s] k/4 ...` lines), and last `demo_s=<wall seconds>`.
 """
 import argparse, os, re, shutil, subprocess, sys, tempfile, time
-from pathlib import Path
 
 STEP = re.compile(r'^\[\s*([0-9.]+) s\] (\S+) (.*)$')
 BUDGET_S = 180.0  # the demo's promise on 2 cores
@@ -23,7 +22,7 @@ def run_demo(extra:list) -> tuple[float, list, str]:
     lines, steps = [], []
     with tempfile.TemporaryDirectory(prefix='bench-demo-') as tmp:
         t0 = time.perf_counter()
-        with subprocess.Popen([exe, 'demo', '--out', str(Path(tmp) / 'demo'), '--no-progress', *extra],
+        with subprocess.Popen([exe, 'demo', '--out', 'demo', '--no-progress', *extra],  # demo/ in the temporary folder
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp,
                               env=dict(os.environ, MPLBACKEND='Agg')) as proc:
             for line in proc.stdout:  # the demo flushes each step line: its arrival time is the step's start
@@ -40,7 +39,7 @@ def report(wall:float, steps:list, stdout:str):
     for (name, start, what), end in zip(steps, [s for _, s, _ in steps[1:]] + [wall]):
         print(f'  {name:<6} {end - start:7.1f} s  {what[:90]}')
     for line in stdout.splitlines():
-        if 'accuracy' in line or line.startswith('the pretrained tagger'): print('  |', line[:150])
+        if 'accuracy' in line or line.startswith(('training:', 'the pretrained tagger')): print('  |', line[:150])
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
