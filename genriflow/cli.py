@@ -12,9 +12,9 @@ import genriflow
 from .files import UserError
 
 # %% auto #0
-__all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE', 'EXIT_INTERRUPTED', 'DATASETS', 'TRAINABLE', 'CLIError', 'report_error',
-           'print_table', 'print_summary', 'cmd_classify', 'cmd_extract', 'cmd_train', 'cmd_evaluate', 'cmd_cluster',
-           'cmd_explain', 'cmd_similar', 'cmd_map', 'cmd_demo', 'build_parser', 'main']
+__all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE', 'EXIT_INTERRUPTED', 'DEMO_SIZES', 'DATASETS', 'TRAINABLE', 'CLIError',
+           'report_error', 'print_table', 'print_summary', 'cmd_classify', 'cmd_extract', 'cmd_train', 'cmd_evaluate',
+           'cmd_cluster', 'cmd_explain', 'cmd_similar', 'cmd_map', 'cmd_demo', 'build_parser', 'main']
 
 # %% ../nbs/16_cli.ipynb #2516d150
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -229,6 +229,18 @@ def _tagger_view(files:list, a:argparse.Namespace):
     print('the pretrained tagger (trained on real music) hears the held-out synthetic songs as: '
           + ', '.join(f'{g} {n}' for g, n in seen.most_common()) + ' (its genres are real ones; synthetic styles are not)')
 
+# %% ../nbs/16_cli.ipynb #32512417
+DEMO_SIZES = {  # sizes chosen from a measurement on 2 cores (see above); --full is the larger, slower run
+    'quick': dict(per_genre=16, seconds=15.0, epochs=12, patience=4),
+    'full': dict(per_genre=30, seconds=30.0, epochs=30, patience=8),
+}
+
+def _demo_size(a:argparse.Namespace) -> dict:
+    "The demo's sizes: the quick ones, or --full's, then whichever of --per-genre, --seconds, --epochs was given."
+    size = dict(DEMO_SIZES['full' if a.full else 'quick'])
+    size.update({k: v for k in ('per_genre', 'seconds', 'epochs') if (v := getattr(a, k)) is not None})
+    return size
+
 # %% ../nbs/16_cli.ipynb #8f7c3732
 def cmd_demo(a:argparse.Namespace) -> int:
     "`genriflow demo`: the whole pipeline on the synthetic demo genres, under `--out`."
@@ -236,15 +248,17 @@ def cmd_demo(a:argparse.Namespace) -> int:
     from genriflow.train import train_dataset
     from genriflow.inference import GenreClassifier
     from genriflow.library import classify_library
-    out, t0 = Path(a.out), time.perf_counter()
+    out, t0, size = Path(a.out), time.perf_counter(), _demo_size(a)
     def step(msg): print(f'[{time.perf_counter() - t0:6.1f} s] {msg}', flush=True)
-    step(f'1/4 synthesizing {a.per_genre} clips of {a.seconds:g} s per demo genre -> {out / "data"}')
-    data = make_demo_dataset(out / 'data', n_per_genre=a.per_genre, seconds=a.seconds, seed=a.seed, workers=a.workers, progress=not a.no_progress)
+    step(f'1/4 synthesizing {size["per_genre"]} clips of {size["seconds"]:g} s per demo genre -> {out / "data"}')
+    data = make_demo_dataset(out / 'data', n_per_genre=size['per_genre'], seconds=size['seconds'], seed=a.seed,
+                             workers=a.workers, progress=not a.no_progress)
     bundle = out / 'models' / 'demo-cnn'
     step(f'2/4 features + CNN training + evaluation on held-out tracks -> {bundle}')
-    kw = dict(dataset='auto', model='cnn', augment='none', out=bundle, seed=a.seed, workers=a.workers, progress=not a.no_progress, device=a.device)
-    if a.epochs is not None: kw['epochs'] = a.epochs
-    _print_metrics(train_dataset(data, **kw))
+    m = train_dataset(data, dataset='auto', model='cnn', augment='none', out=bundle, seed=a.seed, workers=a.workers,
+                      progress=not a.no_progress, device=a.device, epochs=size['epochs'], patience=size['patience'])
+    _print_metrics(m)
+    print(f'training: {m["train_seconds"]:.1f} s, {m["epochs_run"]} epochs (best {m["best_epoch"]}, at most {size["epochs"]})')
     step('3/4 classifying the held-out songs as whole files')
     labels, clf = _held_out(bundle, data), GenreClassifier.load(bundle, device=a.device)
     res = classify_library(sorted(labels), clf, output=out / 'results.csv', playlists=out / 'playlists', workers=a.workers, progress=not a.no_progress)
@@ -359,8 +373,14 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name, help, desc=None): return sub.add_parser(name, help=help, description=desc or help, formatter_class=fmt, epilog=_EPILOG)
     _add_classify(sub)
     s = add('demo', 'synthesize demo genres, train a CNN, evaluate, classify held-out songs', 'The whole pipeline on the synthetic demo genres (no download), under --out.')
-    s.add_argument('--out', default='genriflow-demo', metavar='DIR'); s.add_argument('--per-genre', type=int, default=30, metavar='N')
-    s.add_argument('--seconds', type=float, default=30.0); s.add_argument('--epochs', type=int, default=None, metavar='N'); s.add_argument('--seed', type=int, default=0)
+    s.add_argument('--out', default='genriflow-demo', metavar='DIR')
+    q, f = DEMO_SIZES['quick'], DEMO_SIZES['full']
+    s.add_argument('--full', action='store_true', help=f"the larger run: {f['per_genre']} clips of {f['seconds']:g} s per genre, "
+                   f"up to {f['epochs']} epochs (default: {q['per_genre']} of {q['seconds']:g} s, up to {q['epochs']})")
+    s.add_argument('--per-genre', type=int, default=None, metavar='N', help='clips per demo genre')
+    s.add_argument('--seconds', type=float, default=None, help='length of each clip')
+    s.add_argument('--epochs', type=int, default=None, metavar='N', help='most epochs (early stopping may end sooner)')
+    s.add_argument('--seed', type=int, default=0)
     _common(s); s.set_defaults(func=cmd_demo)
     _add_data_commands(sub, add); _add_eval_commands(sub, add); _add_explain_commands(sub, add)
     return p

@@ -299,7 +299,7 @@ def project(vectors:np.ndarray, # embeddings `(n, d)`
         from sklearn.manifold import TSNE
         return TSNE(2, perplexity=min(30.0, (len(V) - 1) / 3), init='pca', random_state=seed).fit_transform(V), 't-SNE'
     try: import umap
-    except ImportError: raise UserError('--projection umap needs the umap-learn package: pip install umap-learn') from None
+    except ImportError: raise UserError('--projection umap needs umap-learn: pip install "genriflow[umap]"') from None
     return umap.UMAP(n_neighbors=min(15, len(V) - 1), metric='cosine', random_state=seed).fit_transform(V), 'UMAP'
 
 # %% ../nbs/15_explain.ipynb #6ad6c61e

@@ -49,6 +49,16 @@ def _place(buf:np.ndarray, sound:np.ndarray, at:float, sr:int, gain:float=1.0):
     m = min(len(sound), len(buf) - i)
     buf[i:i + m] += gain * sound[:m]
 
+# %% ../nbs/17_synth.ipynb #ab273eef
+def _note_memo():
+    "`_note`, remembering the notes of one clip: chords and bass lines repeat bar after bar."
+    rendered = {}
+    def note(freq, dur, sr, harmonics, *args, **kw):
+        key = (freq, dur, sr, harmonics.tobytes(), args, tuple(sorted(kw.items())))
+        if key not in rendered: rendered[key] = _note(freq, dur, sr, harmonics, *args, **kw)
+        return rendered[key]
+    return note
+
 # %% ../nbs/17_synth.ipynb #24b0a276
 _MAJ, _MIN, _DOM7, _MIN7, _MAJ7, _POWER = (0, 4, 7), (0, 3, 7), (0, 4, 7, 10), (0, 3, 7, 10), (0, 4, 7, 11), (0, 7, 12)
 def _steps(*on): return np.isin(np.arange(16), on).astype(float)
@@ -92,7 +102,7 @@ def render_clip(genre:str, # one of `DEMO_GENRES`
                ) -> np.ndarray: # float32 mono in [-1, 1]
     "Render one procedural clip of `genre`: drums, bass, chords and lead with a random key, tempo, mix and timbre."
     if genre not in STYLES: raise ValueError(f'unknown demo genre {genre!r}; choose from {", ".join(DEMO_GENRES)}')
-    st, rng = STYLES[genre], np.random.default_rng([seed, DEMO_GENRES.index(genre)])
+    st, rng, note = STYLES[genre], np.random.default_rng([seed, DEMO_GENRES.index(genre)]), _note_memo()
     n = int(seconds * sr); drums, bass, chords, lead = (np.zeros(n) for _ in range(4))
     step = 60 / rng.uniform(*st['tempo']) / 4
     key = 110 * 2 ** (rng.integers(0, 12) / 12) * 2 ** (rng.uniform(-0.3, 0.3) / 12)
@@ -114,15 +124,15 @@ def render_clip(genre:str, # one of `DEMO_GENRES`
         if st['bass'][s]:
             f = base / 2 * (2 if st.get('octave_bass') and s % 4 == 2 else 1)
             if st.get('walking'): f *= 2 ** (rng.choice([0, 2, 4, 5, 7, 9, -1]) / 12)
-            _place(bass, _note(f, step * (6 if st.get('long_bass') else 2), sr, np.array([1, .4, .15]), 0.005, 2.0 if st.get('long_bass') else 6.0), t, sr)
+            _place(bass, note(f, step * (6 if st.get('long_bass') else 2), sr, np.array([1, .4, .15]), 0.005, 2.0 if st.get('long_bass') else 6.0), t, sr)
         if st['chord_rhythm'][s]:
             for iv in quality:
-                _place(chords, _note(base * 2 ** (iv / 12), step * note_steps, sr, harm, attack, decay, vibrato=0.004 if st['timbre'] == 'strings' else 0), t, sr, 1 / len(quality))
+                _place(chords, note(base * 2 ** (iv / 12), step * note_steps, sr, harm, attack, decay, vibrato=0.004 if st['timbre'] == 'strings' else 0), t, sr, 1 / len(quality))
         if st['lead_scale'] is not None and s % 4 == 0 and rng.random() < 0.6:
             melody_pos = int(np.clip(melody_pos + rng.integers(-2, 3), 0, 2 * len(st['lead_scale']) - 1))
             octave, degree = divmod(melody_pos, len(st['lead_scale']))
             f = base * 2 * 2 ** (octave + st['lead_scale'][degree] / 12)
-            _place(lead, _note(f, step * 4, sr, harm, max(attack, 0.01), decay / 2, vibrato=0.01), t, sr)
+            _place(lead, note(f, step * 4, sr, harm, max(attack, 0.01), decay / 2, vibrato=0.01), t, sr)
     chords = np.tanh(st['drive'] * chords) / np.tanh(st['drive']) if st['drive'] > 1 else chords
     mix = [rng.uniform(0.5, 1.0) * p / (np.abs(p).max() + 1e-9) for p in (drums, bass, chords, lead)]
     y = sum(mix) + rng.uniform(0.002, 0.03) * rng.standard_normal(n)

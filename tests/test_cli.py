@@ -319,25 +319,32 @@ def test_interrupted_run_resumes(tiny_bundle, tmp_path):
     import signal, subprocess
     from conftest import genriflow_exe
     from genriflow.features import music_like
-    songs = tmp_path / 'many'
-    for i in range(24): write_audio(songs / f'song{i:02d}.wav', music_like(8.0, 22050, seed=i), 22050)
+    # The signal goes when the results file holds a few rows (the program saves after every song here), and the
+    # library is long enough by construction that the run cannot end first: a song takes tens of milliseconds at
+    # the least, so the 140-odd songs still to do take seconds, while the signal follows the rows within
+    # milliseconds. Copies of one song make a big library cheaply.
+    n, songs = 150, tmp_path / 'many'
+    first = write_audio(songs / 'song000.wav', music_like(4.0, 22050, seed=0), 22050)
+    for i in range(1, n): shutil.copyfile(first, songs / f'song{i:03d}.wav')
     bundle, _ = tiny_bundle
     csv = tmp_path / 'partial.csv'
     env = dict(os.environ, GENRIFLOW_SAVE_EVERY='0', PYTHONWARNINGS='ignore')
     proc = subprocess.Popen([genriflow_exe(), 'classify', str(songs), '--model', str(bundle), '--output', str(csv),
                              '--workers', '1', '--no-progress'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if csv.exists() and len(pd.read_csv(csv)) >= 3: break
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    try:
+        while not (csv.exists() and len(pd.read_csv(csv)) >= 3):  # the event: rows saved
+            assert proc.poll() is None, ('the run ended before it was interrupted',) + proc.communicate()
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)  # a guard against a hang only
+    finally:
+        if proc.poll() is None: proc.kill(); proc.wait()
     assert proc.returncode == 130, (proc.returncode, out, err)
     assert 'interrupted' in out and 'Traceback' not in err, out + err
     done = len(pd.read_csv(csv))
-    assert 3 <= done < 24, done
+    assert 3 <= done < n, done
     r = run_cli('classify', songs, '--model', bundle, '--output', csv, '--quiet')
-    assert r.returncode == 0 and f'24 audio files: {done} already in {csv}, {24 - done} to classify' in r.stdout, r.stdout
+    assert r.returncode == 0 and f'{n} audio files: {done} already in {csv}, {n - done} to classify' in r.stdout, r.stdout
     assert sorted(pd.read_csv(csv)['path']) == sorted(str(p) for p in songs.iterdir())
 
 

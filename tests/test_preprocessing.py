@@ -23,12 +23,14 @@ def make_manifest(folder: Path, n: int, seconds: float) -> pd.DataFrame:
 
 
 KILLABLE = textwrap.dedent('''
-    import sys, time, pandas as pd
+    import signal, sys, pandas as pd
+    from pathlib import Path
     import genriflow.preprocessing as pre
     from genriflow.features import FeatureConfig
-    slow = pre.extract
-    def extract(y, cfg):  # slow each track down so the parent can kill the run part-way
-        time.sleep(0.4); return slow(y, cfg)
+    slow, calls = pre.extract, []
+    def extract(y, cfg):  # after four tracks, say so and wait to be killed: the run is killed part-way, by construction
+        if len(calls) == 4: Path(sys.argv[4]).write_text('4 tracks done'); signal.pause()
+        calls.append(1); return slow(y, cfg)
     pre.extract = extract
     pre.extract_features(pd.read_csv(sys.argv[1]), sys.argv[2], FeatureConfig(clip_seconds=float(sys.argv[3])),
                          workers=1, progress=False)
@@ -41,15 +43,15 @@ def test_killed_run_resumes(tmp_path):
     manifest = make_manifest(tmp_path / 'audio', n, secs)
     manifest.to_csv(tmp_path / 'm.csv', index=False)
     store, cfg = tmp_path / 'store', FeatureConfig(clip_seconds=secs)
-    proc = subprocess.Popen([sys.executable, '-c', KILLABLE, str(tmp_path / 'm.csv'), str(store), str(secs)])
-    deadline = time.time() + 120
+    ready = tmp_path / 'ready'
+    proc = subprocess.Popen([sys.executable, '-c', KILLABLE, str(tmp_path / 'm.csv'), str(store), str(secs), str(ready)])
     try:
-        while len(list(store.rglob('*.npy'))) < 4:
+        while not ready.exists():  # the event: the run says it has done four tracks (and then waits)
             assert proc.poll() is None, 'extraction ended before it could be killed'
-            assert time.time() < deadline, 'no features appeared'
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
     finally:
+        if proc.poll() is None: proc.kill()  # the test failed before the kill: leave no process behind
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
     done = len(list(store.rglob('*.npy')))
