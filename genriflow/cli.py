@@ -108,6 +108,9 @@ def _print_metrics(m:dict):
     "The per-class table, then the summary line."
     from genriflow.train import metrics_table, metrics_line
     if m.get('per_class'): print(metrics_table(m).round(3).to_string())
+    if m.get('multi_label'):
+        from genriflow.labels import multilabel_line
+        print(multilabel_line(m)); return
     print(metrics_line(m))
 
 def cmd_train(a:argparse.Namespace) -> int:
@@ -116,11 +119,18 @@ def cmd_train(a:argparse.Namespace) -> int:
     kw = dict(dataset=a.dataset, model=a.model, augment=a.augment, out=a.out, seed=a.seed, split_file=a.split_file,
               workers=a.workers, progress=not a.no_progress, device=a.device)
     if a.epochs is not None: kw['epochs'] = a.epochs
-    m = train_dataset(a.data, **kw)
+    if a.labels: m = _train_labels(a, kw)
+    else: m = train_dataset(a.data, **kw)
     print(f'bundle: {a.out}')
     if m.get('note'): print(m['note'])
     _print_metrics(m)
     return EXIT_OK
+
+def _train_labels(a:argparse.Namespace, kw:dict) -> dict:
+    "`train LIBRARY --labels ...`: categories from tags, playlists or a CSV (`labels.train_library`)."
+    from genriflow.labels import train_library
+    del kw['dataset']
+    return train_library(a.data, a.labels, a.playlists, a.label_map, a.multi_label, a.min_songs, report=lambda s: print(s, flush=True), **kw)
 
 # %% ../nbs/16_cli.ipynb #c6dc3d6a
 def cmd_evaluate(a:argparse.Namespace) -> int:
@@ -327,6 +337,11 @@ def _add_data_commands(sub, add):
     s.add_argument('--epochs', type=int, default=None, metavar='N'); s.add_argument('--seed', type=int, default=0)
     s.add_argument('--out', required=True, metavar='models/NAME', help='bundle folder to write')
     s.add_argument('--split-file', metavar='PATH', help=_SPLIT_HELP)
+    s.add_argument('--labels', metavar='tags|playlists|FILE.csv', help='learn your categories from GENRE tags, playlists (--playlists) or a path,label CSV, any folder layout')
+    s.add_argument('--playlists', metavar='DIR', help='with --labels playlists: one .m3u/.m3u8 per category')
+    s.add_argument('--label-map', metavar='MAP.csv', help='tag value,category rows: many tag values to your few categories')
+    s.add_argument('--multi-label', action='store_true', help='several categories per song: one sigmoid each (musicnn-head)')
+    s.add_argument('--min-songs', type=int, default=5, metavar='N', help='with --labels: refuse when a category has fewer songs (default 5)')
     _common(s); s.set_defaults(func=cmd_train)
 
 # %% ../nbs/16_cli.ipynb #04de45e6

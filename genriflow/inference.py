@@ -18,7 +18,7 @@ BLEND_MARGIN = 0.15  # top two probabilities closer than this: a blend
 
 # %% auto #0
 __all__ = ['BLEND_MARGIN', 'window_features', 'song_windows', 'Prediction', 'summarize', 'GenreClassifier', 'stream_results',
-           'musicnn_windows', 'MusicnnClassifier', 'load_classifier']
+           'musicnn_windows', 'MusicnnClassifier', 'check_thresholds', 'load_classifier']
 
 # %% ../nbs/12_inference.ipynb #5d63c437
 def window_features(wins:np.ndarray, # `(n_windows, samples)` at `cfg.sr`
@@ -316,6 +316,7 @@ class MusicnnClassifier:
         if bundle is None: return cls(tagger, **kwargs)
         from genriflow.bundle import load_bundle
         head, meta = load_bundle(bundle, device=tagger.msd.device)
+        if meta.get('multi_label'): check_thresholds(meta, bundle)
         return cls(tagger, head, meta, source=os.path.abspath(bundle), **kwargs)
 
     @property
@@ -329,10 +330,11 @@ def _job(self:MusicnnClassifier):
 
 @patch
 def _head_probabilities(self:MusicnnClassifier, emb:np.ndarray) -> np.ndarray:
-    "Window probabilities of the trained head on embeddings `(n, 400)`."
+    "Window probabilities of the trained head on embeddings `(n, 400)` (per-category sigmoids for a multi-label head)."
     import torch
     with torch.inference_mode():
-        return torch.softmax(self.head(torch.from_numpy(emb).to(self.tagger.msd.device)), -1).cpu().numpy()
+        logits = self.head(torch.from_numpy(emb).to(self.tagger.msd.device))
+        return (torch.sigmoid(logits) if self.meta.get('multi_label') else torch.softmax(logits, -1)).cpu().numpy()  # multi-label: one sigmoid per category
 
 # %% ../nbs/12_inference.ipynb #eb17c11b
 @patch
@@ -349,9 +351,26 @@ def _song(self:MusicnnClassifier, path, r:dict, out:dict, top_k:int) -> Predicti
     pred.windows, pred.embedding = len(r['features']), out['embedding'].mean(0)
     pred.extra = dict(uncertain=bool(zs['uncertain']) if self.head is None else False, silent=zs['silent'],
                       vocals=zs['vocals'] or '', moods=' '.join(f'{t}:{p:.2f}' for t, p in zs['moods']), tags=tags)
+    if self.meta.get('multi_label'): self._above_thresholds(pred)
     if zs['silent'] or pred.extra['uncertain']:  # weak evidence is not forced into a genre
         pred.extra['best_guess'], pred.genre = pred.genre, 'silent' if zs['silent'] else 'uncertain'
     return pred
+
+# %% ../nbs/12_inference.ipynb #9c66eca9
+def check_thresholds(meta:dict, bundle) -> list:
+    "A multi-label bundle's thresholds, one in [0, 1] per category, or a `BundleError` naming the file."
+    from genriflow.bundle import BundleError
+    t = meta.get('thresholds')
+    if not (isinstance(t, list) and len(t) == len(meta['class_names']) and all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in t)):
+        raise BundleError(f'{Path(bundle) / "bundle.json"}: a multi-label bundle needs one threshold in [0, 1] per category')
+    return t
+
+@patch
+def _above_thresholds(self:MusicnnClassifier, pred:Prediction):
+    "A multi-label head's song: `genres` lists every category above its threshold, best first; none above: uncertain."
+    thr = dict(zip(self.class_names, self.meta['thresholds']))
+    above = [g for g, p in sorted(pred.probabilities.items(), key=lambda kv: -kv[1]) if p >= thr[g]]
+    pred.extra.update(genres='; '.join(above), uncertain=not above)
 
 # %% ../nbs/12_inference.ipynb #8512bbb8
 @patch

@@ -420,11 +420,12 @@ def train_dataset(root:str|Path, # dataset folder (GTZAN, FMA, folder per genre,
                   config:FeatureConfig|None=None, # features; None: `FeatureConfig()` with clips of the median track length, at most 30 s
                   hparams:dict|None=None, # extra model constructor arguments
                   device:str|torch.device|None=None, # 'auto'/None: CUDA when present, else the CPU
+                  manifest:pd.DataFrame|None=None, # labelled tracks from elsewhere (`labels.library_manifest`); None: read `root`
                  ) -> dict: # test (or cross-validated) metrics: track_accuracy, window_accuracy, macro_f1, per-class, confusion, ...
     "Manifest, features, windows, standardization, fit, test evaluation and a bundle recording its split, from a dataset folder."
     _check_args(model, augment)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir(out)
-    man = labelled_manifest(root, dataset, seed, split_file)
+    man = manifest.reset_index(drop=True) if manifest is not None else labelled_manifest(root, dataset, seed, split_file)
     config = config or FeatureConfig(clip_seconds=clip_seconds_for(man))
     table, data, n_in = _track_data(model, man, cache, config, workers, progress, resolve_device(device))
     class_names = sorted(set(table['label'].astype(str)))

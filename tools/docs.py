@@ -16,7 +16,8 @@ NBS = ROOT / 'nbs'
 
 # Sidebar sections by notebook number; a notebook outside every range goes to 'More'.
 SECTIONS = [(0, 4, 'Audio and features'), (5, 6, 'Unsupervised'), (7, 10, 'Supervised models'),
-            (11, 11, 'Pretrained'), (12, 16, 'Using genriflow'), (17, 99, 'Helpers')]
+            (11, 11, 'Pretrained'), (12, 16, 'Using genriflow'), (17, 19, 'Helpers'),
+            (20, 99, 'Your library, tags and players')]
 
 
 def notebooks(nbs: Path = NBS) -> list[Path]:
