@@ -49,7 +49,7 @@ def audio_digest(path:str|Path) -> str:
     return hashlib.sha256(np.ascontiguousarray(y).tobytes()).hexdigest()
 
 # %% ../nbs/14_tags.ipynb #d18ba610
-V23_SEPARATOR = '/'  # how ID3v2.3 holds several values in one frame (measured above: every reader shows it whole)
+V23_SEPARATOR = '/'  # how ID3v2.3 holds several values in one frame: every reader shows it whole
 
 def _kind(f) -> str|None:
     "The tag system of a mutagen file object: 'id3', 'mp4', 'asf', 'ape', 'vorbis', or None."
@@ -57,7 +57,8 @@ def _kind(f) -> str|None:
     from mutagen.apev2 import APEv2, APEv2File
     from mutagen._vorbis import VComment
     name = type(f).__name__
-    if isinstance(f, ID3FileType) or isinstance(f.tags, ID3) or name in ('WAVE', 'AIFF', 'DSF'): return 'id3'
+    if isinstance(f, ID3FileType) or isinstance(f.tags, ID3) or name in ('WAVE', 'AIFF', 'DSF'):
+        return 'id3'
     if name in ('MP4', 'ASF'): return name.lower()
     if isinstance(f, APEv2File) or isinstance(f.tags, APEv2): return 'ape'
     return 'vorbis' if isinstance(f.tags, VComment) or name == 'FLAC' else None
@@ -65,16 +66,19 @@ def _kind(f) -> str|None:
 def _keys(kind:str, v23:bool, field:str|None=None) -> dict:
     "Where genre (or the user's `field`), bpm and mood live in a tag system."
     own = field.removeprefix('TXXX:') if field else None
-    if kind == 'id3': return dict(genre=f'TXXX:{own}' if own else 'TCON', bpm='TBPM', mood='TXXX:MOOD' if v23 else 'TMOO')
-    if kind == 'mp4': return dict(genre=f'----:com.apple.iTunes:{own}' if own else '\xa9gen', bpm='tmpo',
-                                  mood='----:com.apple.iTunes:MOOD')
+    if kind == 'id3':
+        mood = 'TXXX:MOOD' if v23 else 'TMOO'
+        return dict(genre=f'TXXX:{own}' if own else 'TCON', bpm='TBPM', mood=mood)
+    if kind == 'mp4':
+        itunes = '----:com.apple.iTunes:'
+        return dict(genre=itunes + own if own else '\xa9gen', bpm='tmpo', mood=itunes + 'MOOD')
     if kind == 'asf': return dict(genre=own or 'WM/Genre', bpm='WM/BeatsPerMinute', mood='WM/Mood')
     if kind == 'ape': return dict(genre=own or 'Genre', bpm='BPM', mood='Mood')
     return dict(genre=(own or 'GENRE').upper(), bpm='BPM', mood='MOOD')
 
 # %% ../nbs/14_tags.ipynb #ce0f40d0
 def _open(path:Path):
-    "(mutagen file, tag system, is ID3v2.3) of `path`; ID3 in mp3 is read as stored: no v2.4 translation, no v1 merge."
+    "(mutagen file, tag system, is ID3v2.3) of `path`; an mp3's ID3 as stored (no translation)."
     import mutagen
     from mutagen.id3 import ID3, ID3FileType, ID3NoHeaderError
     with quiet_stderr(): f = mutagen.File(path)
@@ -83,10 +87,12 @@ def _open(path:Path):
     if isinstance(f, ID3FileType):
         try: f.tags = ID3(path, translate=False, load_v1=False)
         except ID3NoHeaderError: f.tags = None
-        if f.tags is not None and f.tags.version < (2, 3, 0): f.tags = ID3(path, load_v1=False); f.tags.update_to_v23()
+        if f.tags is not None and f.tags.version < (2, 3, 0):  # v2.2 cannot be written: v2.3
+            f.tags = ID3(path, load_v1=False); f.tags.update_to_v23()
     new = f.tags is None
     if new: f.add_tags()
-    return f, kind, kind == 'id3' and (new or f.tags.version < (2, 4, 0))  # new ID3 tags are v2.3: every player reads it
+    # a new ID3 tag is v2.3, the version every player reads
+    return f, kind, kind == 'id3' and (new or f.tags.version < (2, 4, 0))
 
 def _get(f, kind:str, key:str) -> list[str]:
     "The values under `key`, as text."
@@ -100,7 +106,8 @@ def _put(f, kind:str, key:str, values:list[str]):
     if kind == 'id3':
         from mutagen import id3
         name, _, desc = key.partition(':')
-        frame = id3.TXXX(encoding=3, desc=desc, text=values) if desc else getattr(id3, name)(encoding=3, text=values)
+        kind_of = (lambda **kw: id3.TXXX(desc=desc, **kw)) if desc else getattr(id3, name)
+        frame = kind_of(encoding=3, text=values)
         f.tags.setall(key, [frame])
     elif kind == 'mp4' and key == 'tmpo': f.tags[key] = [int(values[0])]
     elif kind == 'mp4' and key.startswith('----'):
@@ -121,7 +128,7 @@ def _save(f, kind:str, v23:bool, path:Path):
     version = dict(v2_version=3 if v23 else 4, v23_sep=V23_SEPARATOR)
     if isinstance(f, ID3FileType):
         v1 = _id3v1(path)
-        f.tags.save(path, v1=0, **version)  # mutagen would rebuild ID3v1 from v2; the user's v1 stays as it was
+        f.tags.save(path, v1=0, **version)  # mutagen would rebuild v1 from v2; the user's is kept
         if v1:
             with open(path, 'ab') as h: h.write(v1)
     elif kind == 'id3':
@@ -131,23 +138,28 @@ def _save(f, kind:str, v23:bool, path:Path):
 
 # %% ../nbs/14_tags.ipynb #f3e67cff
 def _merged(old:list, new:list, replace:bool, separator:str|None, aliases:list=()) -> list:
-    "The user's values with ours added after them (case-insensitive, no repeats), or ours alone when replacing."
-    seps = [s for s in (separator, V23_SEPARATOR if separator is None else None) if s]
-    seen = set() if replace else {p.strip().casefold() for v in [*old, *aliases] for p in [v, *re.split('|'.join(map(re.escape, seps)), v)]}
+    "The user's values, then ours not among them (any case), or ours alone when replacing."
+    split = re.compile('|'.join(re.escape(s) for s in {separator or V23_SEPARATOR, V23_SEPARATOR}))
+    parts = [p for v in [*old, *aliases] for p in [v, *split.split(v)]]
+    seen = set() if replace else {p.strip().casefold() for p in parts}
     vals = [] if replace else list(old)
     for v in new:
         if v.strip().casefold() not in seen: vals.append(v); seen.add(v.strip().casefold())
     return [separator.join(vals)] if separator and len(vals) > 1 else vals
 
-def _plan(f, kind:str, v23:bool, genres, bpm, mood, replace_genre, replace_bpm, replace_mood, field, separator) -> dict:
+def _plan(f, kind:str, v23:bool, genres, bpm, mood, replace_genre=False, replace_bpm=False,
+          replace_mood=False, field=None, separator=None) -> dict:
     "{key: values} that differ from what `f` holds now: the whole change a write makes."
     from mutagen.id3 import TCON
     keys, want = _keys(kind, v23, field), {}
     if genres:
-        old, k = _get(f, kind, keys['genre']), keys['genre']
-        want[k] = _merged(old, genres, replace_genre or bool(field), separator, TCON(text=old).genres if k == 'TCON' else ())
-    if bpm is not None and (replace_bpm or not _get(f, kind, keys['bpm'])): want[keys['bpm']] = [str(int(round(bpm)))]
-    if mood: want[keys['mood']] = _merged(_get(f, kind, keys['mood']), mood, replace_mood, separator)
+        k = keys['genre']; old = _get(f, kind, k)
+        aliases = TCON(text=old).genres if k == 'TCON' else ()  # "(17)" is Rock
+        want[k] = _merged(old, genres, replace_genre or bool(field), separator, aliases)
+    if bpm is not None and (replace_bpm or not _get(f, kind, keys['bpm'])):
+        want[keys['bpm']] = [str(int(round(bpm)))]
+    if mood:
+        want[keys['mood']] = _merged(_get(f, kind, keys['mood']), mood, replace_mood, separator)
     return {k: v for k, v in want.items() if v != _get(f, kind, k)}
 
 def _stored(values:list, v23:bool) -> list:
@@ -158,8 +170,9 @@ def _stored(values:list, v23:bool) -> list:
 TEMP_MARK, BACKUP_MARK = '.genriflow-tmp', '.genriflow-backup'
 
 def _temp_beside(target:Path) -> Path:
-    "A new empty file next to `target`, hidden and named so that a later run knows it for genriflow's own."
-    fd, tmp = tempfile.mkstemp(prefix=f'.{target.name}.', suffix=f'{TEMP_MARK}{target.suffix}', dir=target.parent)
+    "A new empty file next to `target`, hidden, named so that a later run knows it for genriflow's."
+    prefix, suffix = f'.{target.name}.', f'{TEMP_MARK}{target.suffix}'
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
     os.close(fd)
     return Path(tmp)
 
@@ -172,13 +185,13 @@ def _sync(path:Path):
     finally: os.close(fd)
 
 def _copy_into(src:Path, dest:Path):
-    "Write the bytes of `src` into the existing file `dest`: same inode, so links, owner and mode stay."
+    "Write the bytes of `src` into the existing file `dest`: one inode, so links, owner, mode stay."
     with open(src, 'rb') as s, open(dest, 'r+b') as d:
         shutil.copyfileobj(s, d, 1 << 20); d.truncate(); d.flush(); os.fsync(d.fileno())
 
 # %% ../nbs/14_tags.ipynb #cbcd9e5b
 def restore_backup(target:str|Path) -> bool:
-    "Put back the backup an interrupted in-place write left of `target` (the old file, whole); True if there was one."
+    "Put back the backup (the old file, whole) an interrupted in-place write left; True if one was."
     target = Path(target); backup = _backup_of(target)
     if not backup.exists(): return False
     if target.exists(): _copy_into(backup, target); backup.unlink()
@@ -187,13 +200,13 @@ def restore_backup(target:str|Path) -> bool:
     return True
 
 def _write_in_place(new:Path, target:Path):
-    "Copy the verified `new` into `target`'s own inode; a whole backup first, so a kill mid-copy can be undone."
+    "Copy the verified `new` into `target`'s own inode, after a backup that undoes a kill mid-copy."
     partial = _temp_beside(target)
     shutil.copyfile(target, partial); _sync(partial)
-    os.replace(partial, _backup_of(target)); _sync(target.parent)  # the journal: from here on a backup exists
+    os.replace(partial, _backup_of(target)); _sync(target.parent)  # the journal: a whole backup
     try:
         _copy_into(new, target)
-        if not filecmp.cmp(new, target, shallow=False): raise OSError('the file did not read back as written')
+        if not filecmp.cmp(new, target, shallow=False): raise OSError('it read back wrong')
     except BaseException: restore_backup(target); raise
     _backup_of(target).unlink(); _sync(target.parent)
 
@@ -208,8 +221,10 @@ def _keeps_owner(tmp:Path, st:os.stat_result) -> bool:
 def _check_writable(path:Path, target:Path, st:os.stat_result):
     "A file without write permission is the user saying 'leave it': refuse, naming the song."
     if not st.st_mode & 0o222:
-        raise AudioError(f'{path}: read-only (mode {st.st_mode & 0o777:o}), left untouched; chmod u+w to let genriflow tag it')
-    if not os.access(target, os.W_OK): raise AudioError(f'{path}: not writable by this user, left untouched')
+        raise AudioError(f'{path}: read-only (mode {st.st_mode & 0o777:o}), left untouched; '
+                         'chmod u+w to let genriflow tag it')
+    if not os.access(target, os.W_OK):
+        raise AudioError(f'{path}: not writable by this user, left untouched')
 
 def _reason(e:BaseException, tmp:Path|None) -> str:
     "A one-line reason that names no temporary file."
@@ -219,41 +234,47 @@ def _reason(e:BaseException, tmp:Path|None) -> str:
 
 # %% ../nbs/14_tags.ipynb #d767fa04
 def _tagged_copy(path:Path, target:Path, plan:dict) -> Path:
-    "A copy of `target` beside it with `plan` written, its tags read back and its decoded audio checked identical."
+    "A copy of `target` beside it, `plan` written, tags read back, decoded audio checked identical."
     try: tmp = _temp_beside(target)
-    except PermissionError: raise AudioError(f'{path}: its folder {target.parent} is not writable, so it cannot be tagged safely; left untouched') from None
+    except PermissionError:
+        raise AudioError(f'{path}: its folder {target.parent} is not writable, so it cannot be '
+                         'tagged safely; left untouched') from None
     try:
         shutil.copyfile(target, tmp)
         f, kind, v23 = _open(tmp)
         for k, v in plan.items(): _put(f, kind, k, v)
         _save(f, kind, v23, tmp)
         g, _, v23_after = _open(tmp)
-        if v23_after != v23: raise AudioError(f'{path}: the ID3 version changed on saving; original left untouched')
-        for k, v in plan.items():
-            if _get(g, kind, k) != _stored(v, v23): raise AudioError(f'{path}: {k} did not read back as {v}; original left untouched')
-        if audio_digest(tmp) != audio_digest(target): raise AudioError(f'{path}: tagging changed the audio; original left untouched')
+        bad = [k for k, v in plan.items() if _get(g, kind, k) != _stored(v, v23)]
+        if v23_after != v23 or bad:
+            raise AudioError(f'{path}: {bad or "the ID3 version"} did not read back as written')
+        if audio_digest(tmp) != audio_digest(target):
+            raise AudioError(f'{path}: tagging would change the audio')
         return tmp
     except BaseException as e:
         tmp.unlink(missing_ok=True)
-        if isinstance(e, AudioError) or not isinstance(e, Exception): raise
+        if isinstance(e, AudioError): raise AudioError(f'{e}; original left untouched') from None
+        if not isinstance(e, Exception): raise
         raise AudioError(f'{path}: cannot write tags ({_reason(e, tmp)})') from None
 
 # %% ../nbs/14_tags.ipynb #e0f9d99f
 def write_tags(path:str|Path, # audio file (a symlink: its target is tagged, the link stays a link)
-               genres:list[str]|None=None, # genre values to add beside the user's (or to replace them with)
-               *, bpm:float|None=None, # tempo; written only where the file has none, unless `replace_bpm`
+               genres:list[str]|None=None, # genres to add beside the user's (or in their place)
+               *, bpm:float|None=None, # tempo; written where the file has none, or `replace_bpm`
                mood:list[str]|None=None, # mood words, added beside the user's like genres
-               replace_genre:bool=False, replace_bpm:bool=False, replace_mood:bool=False, # the user's values go
-               field:str|None=None, # write genres to this field of genriflow's own (`TXXX:GENRIFLOW`), GENRE untouched
-               separator:str|None=None, # join several values into one string (players that show only one)
-              ) -> bool: # True if the file was rewritten, False if it already held all of this
-    "Add genres, BPM and mood to `path`'s tags, atomically, keeping everything else; `AudioError` naming the song."
+               replace_genre:bool=False, # the user's genres go, ours alone stay
+               replace_bpm:bool=False, replace_mood:bool=False, # the same for BPM and mood
+               field:str|None=None, # genres go to this field (`TXXX:GENRIFLOW`), GENRE untouched
+               separator:str|None=None, # join several values in one string (players that show one)
+              ) -> bool: # True if the file was rewritten, False if it held all of this already
+    "Add genres, BPM and mood to `path`'s tags atomically, keeping all else; `AudioError` names it."
     path = Path(path); target = Path(os.path.realpath(path))
+    options = dict(replace_genre=replace_genre, replace_bpm=replace_bpm, replace_mood=replace_mood,
+                   field=field, separator=separator)
     tmp = None
     try:
         restore_backup(target)  # an in-place write killed midway: the old file comes back first
-        f, kind, v23 = _open(target)
-        plan = _plan(f, kind, v23, genres, bpm, mood, replace_genre, replace_bpm, replace_mood, field, separator)
+        plan = _plan(*_open(target), genres, bpm, mood, **options)
         if not plan: return False
         st = os.stat(target)
         _check_writable(path, target, st)
@@ -261,24 +282,25 @@ def write_tags(path:str|Path, # audio file (a symlink: its target is tagged, the
         _replace(tmp, target, st)
         return True
     except AudioError: raise
-    except Exception as e: raise AudioError(f'{path}: cannot write tags ({_reason(e, tmp)})') from None
+    except Exception as e:
+        raise AudioError(f'{path}: cannot write tags ({_reason(e, tmp)})') from None
     finally:
         if tmp: tmp.unlink(missing_ok=True)
 
 def _replace(tmp:Path, target:Path, st:os.stat_result):
-    "Put the tagged copy in place: an atomic rename, or, for hard links and owners we cannot give, an in-place write."
+    "Put the tagged copy in place: a rename, or an in-place write (hard links, owners not ours)."
     if st.st_nlink == 1 and _keeps_owner(tmp, st):
-        shutil.copystat(target, tmp); os.utime(tmp)  # mode and extended attributes kept; the time is now
+        shutil.copystat(target, tmp); os.utime(tmp)  # mode and extended attributes kept; time: now
         _sync(tmp); os.replace(tmp, target); _sync(target.parent)
     else: _write_in_place(tmp, target)
 
 # %% ../nbs/14_tags.ipynb #1167af96
 _STRAY = re.compile(r'\..+' + re.escape(TEMP_MARK) + r'(\.[^.]*)?')
 
-def clean_strays(files:list, # the songs of a run; their folders (and their link targets' folders) are cleaned
+def clean_strays(files:list, # the songs of a run: their folders and their link targets' are cleaned
                 ) -> list[str]: # what was done, one line each
-    "Remove the temporaries and restore the backups that an interrupted genriflow run left beside `files`."
-    folders = sorted({Path(f).parent for f in files} | {Path(os.path.realpath(f)).parent for f in files})
+    "Remove temporaries and restore backups that an interrupted genriflow run left beside `files`."
+    folders = sorted({p for f in files for p in (Path(f).parent, Path(os.path.realpath(f)).parent)})
     done = []
     for folder in folders:
         try: names = sorted(n for n in os.listdir(folder) if n.startswith('.'))
@@ -288,7 +310,7 @@ def clean_strays(files:list, # the songs of a run; their folders (and their link
             try:
                 if name.endswith(BACKUP_MARK) and len(name) > len(BACKUP_MARK) + 1:
                     song = folder / name[1:-len(BACKUP_MARK)]
-                    if restore_backup(song): done.append(f'restored {song} from its backup (the old file, whole)')
+                    if restore_backup(song): done.append(f'restored {song} from its backup')
                 elif _STRAY.fullmatch(name): p.unlink(); done.append(f'removed {p}')
             except OSError as e: done.append(f'{p}: cannot clean up ({e.strerror})')
     return done
