@@ -199,7 +199,7 @@ def test_tagged_songs_are_recorded_at_once_and_not_redone(tiny_bundle, tmp_path)
     "Killed after 3 songs are tagged (results saved only every 5 s otherwise): a resumed run rewrites none of them."
     bundle, _ = tiny_bundle
     lib = tmp_path / 'lib'
-    songs = [song(lib / f's{i:02d}.flac', 40 + i, genres=['Rock']) for i in range(12)]
+    songs = [song(lib / f's{i:02d}.flac', 40 + i, genres=['Rock']) for i in range(8)]
     first = {p: os.stat(p).st_ino for p in songs}
     def tagged(): return [p for p in songs if os.stat(p).st_ino != first[p]]
     csv = tmp_path / 'r.csv'
@@ -213,3 +213,20 @@ def test_tagged_songs_are_recorded_at_once_and_not_redone(tiny_bundle, tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert {p: (os.stat(p).st_ino, os.stat(p).st_mtime_ns) for p in done} == stamps  # none rewritten
     assert all(len(genres_in(p)) == 2 for p in songs)
+
+
+def test_only_confident_rows_are_tagged_and_saved_at_once(tmp_path):
+    "`uncertain`, `silent`, non-music and failed rows never reach a tag; a confident one is added and saved at once."
+    from genriflow.library import _tag
+    p = song(tmp_path / 'a.flac', 1, genres=['Rock'])
+    data = p.read_bytes()
+    base = dict(path=str(p), genre='jazz', uncertain=False, silent=False, kind='music', error='', tagged='')
+    saves = []
+    for flagged in (dict(uncertain=True, genre='uncertain'), dict(silent=True, genre='silent'), dict(kind='speech'),
+                    dict(error=f'{p}: broken'), dict(genre='')):
+        assert _tag(dict(base, **flagged), True, lambda: saves.append(1)) is None
+    assert p.read_bytes() == data and saves == []
+    row = dict(base)
+    assert _tag(row, dict(replace_genre=False), lambda: saves.append(1)) is None
+    assert row['tagged'] == 'jazz' and genres_in(p) == ['Rock', 'jazz'] and saves == [1]
+    assert _tag(dict(row, tagged=''), True, lambda: saves.append(1)) is None and saves == [1]  # nothing new: no write
