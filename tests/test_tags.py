@@ -141,7 +141,7 @@ def test_unwritable_folder_is_a_per_song_failure(tiny_bundle):
         r = subprocess.run(['setpriv', f'--reuid={NOBODY}', f'--regid={NOBODY}', '--clear-groups', genriflow_exe(),
                             'classify', str(base / 'lib'), '--model', str(base / 'bundle'), '--output', str(home / 'r.csv'),
                             '--write-tags', '--quiet', '--workers', '1'],
-                           capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONWARNINGS='ignore', **env))
+                           capture_output=True, text=True, timeout=600, env=dict(os.environ, PYTHONWARNINGS='ignore', **env))
         assert r.returncode == 1 and 'internal error' not in r.stderr, r.stdout + r.stderr
         for p in songs: assert f'{p}: its folder {p.parent} is not writable' in r.stdout, r.stdout
         assert len(pd.read_csv(home / 'r.csv')) == 2 and all(genres_in(p) == ['Rock'] for p in songs)
