@@ -68,6 +68,24 @@ def print_summary(res:dict, output=None, playlists=None, out:callable=print):
     if res['failures']: out(f'{len(res["failures"])} failed:'); [out(f'  {f}') for f in res['failures']]
 
 # %% ../nbs/16_cli.ipynb #dda97ebb
+def _tag_options(a:argparse.Namespace) -> dict|bool:
+    "What --write-tags and its options ask of `tags.write_tags`; False without --write-tags."
+    import re
+    asked = [o for o, v in (('--replace-genre', a.replace_genre), ('--genre-separator', a.genre_separator), ('--tag-field', a.tag_field)) if v]
+    if asked and not a.write_tags: raise CLIError(f'{asked[0]} needs --write-tags')
+    if a.genre_separator == '': raise CLIError('--genre-separator must not be empty')
+    if a.tag_field is not None and (not re.fullmatch(r'(TXXX:)?[A-Za-z0-9_.-]{1,64}', a.tag_field) or a.tag_field.upper() == 'GENRE'):
+        raise CLIError(f'--tag-field {a.tag_field!r}: give a name of letters, digits, _ . - (not GENRE itself), e.g. TXXX:GENRIFLOW')
+    return a.write_tags and dict(replace_genre=a.replace_genre, separator=a.genre_separator, field=a.tag_field)
+
+def _clean_strays(files:list, paths:list):
+    "Before tagging: what an interrupted run left (temporaries, backups) is cleaned up and reported; files rescanned."
+    from genriflow.audio import scan_audio
+    from genriflow.tags import clean_strays
+    if not (done := clean_strays(files)): return None
+    print(f'cleaned up after an interrupted genriflow run ({len(done)}):'); [print(f'  {d}') for d in done]
+    return scan_audio(paths)
+
 def cmd_classify(a:argparse.Namespace) -> int:
     "`genriflow classify`: classify files and folders, write results and playlists; exit 1 if any file failed."
     from genriflow.audio import scan_audio
@@ -75,12 +93,14 @@ def cmd_classify(a:argparse.Namespace) -> int:
     from genriflow.library import classify_library
     if a.output and Path(a.output).suffix.lower() not in ('.csv', '.json'): raise CLIError(f'{a.output}: --output must end in .csv or .json')
     if a.top_k < 1: raise CLIError('--top-k must be at least 1')
+    tag_options = _tag_options(a)
     clf = load_classifier(a.model, device=a.device, blend_margin=a.blend_margin)
     files, skipped = scan_audio(a.paths)
+    if tag_options: files, skipped = _clean_strays(files, a.paths) or (files, skipped)
     if skipped: print('skipped: ' + ', '.join(f'{n} {why}' for why, n in skipped.items()))
     if not files: raise CLIError(f'no audio files under {" ".join(map(str, a.paths))}')
     res = classify_library(files, clf, output=a.output, playlists=a.playlists, top_k=a.top_k, workers=a.workers,
-                           write_tags=a.write_tags, progress=not a.no_progress, embeddings=a.embeddings, scheduler=a.scheduler,
+                           write_tags=tag_options, progress=not a.no_progress, embeddings=a.embeddings, scheduler=a.scheduler,
                            save_every=float(os.environ.get('GENRIFLOW_SAVE_EVERY', 5.0)))  # tests set 0: save after every song
     if not a.quiet: print_table(res['new'])
     print_summary(res, a.output, a.playlists)
@@ -318,7 +338,12 @@ def _add_classify(sub):
     s.add_argument('--embeddings', action='store_true', help='also save each song\'s embedding beside --output (for similar and map)')
     s.add_argument('--top-k', type=int, default=3, metavar='N', help='genres listed per song (default 3)')
     s.add_argument('--blend-margin', type=float, default=0.15, metavar='P', help='top two closer than this: a blend (default 0.15)')
-    s.add_argument('--write-tags', action='store_true', help='write the GENRE tag (atomically; decoded audio verified identical)')
+    s.add_argument('--write-tags', action='store_true', help="add the genre to each confident song's GENRE tag, beside the user's "
+                   'genres (atomically; tag version, links, owner kept; decoded audio verified identical)')
+    s.add_argument('--replace-genre', action='store_true', help="with --write-tags: replace the user's genres instead of adding to them")
+    s.add_argument('--genre-separator', metavar='SEP', help="with --write-tags: join the genres into one string with SEP (e.g. '; ')")
+    s.add_argument('--tag-field', metavar='NAME', help='with --write-tags: write to a field of its own (TXXX:NAME in ID3, NAME in '
+                   'Vorbis comments, an iTunes freeform atom in MP4), GENRE untouched')
     s.add_argument('--quiet', '-q', action='store_true', help='no per-song table')
     s.add_argument('--scheduler', metavar='ADDR', help='Dask scheduler address (tcp://host:8786): decode and featurize on a cluster')
     _common(s); s.set_defaults(func=cmd_classify)

@@ -127,13 +127,16 @@ def _resume(output, files:list, model_id:str, embeddings:bool):
     def done(f): return f in rows and is_current(rows[f], model_id) and (not embeddings or f in vecs or rows[f].get('error'))
     return rows, vecs, [f for f in files if not done(f)]
 
-def _tag(row:dict, write_tags:bool) -> str|None:
-    "Write the genre tag of a classified row if asked and not done yet; the one-line error, if any."
-    from genriflow.tags import write_genre_tag
+def _tag(row:dict, write_tags:bool|dict, # True, or `tags.write_tags` options (replace_genre, field, separator)
+         saved:callable|None=None, # called once the file is rewritten, so the results record it at once
+        ) -> str|None:
+    "Add the genre of a confident row to its file's tags if asked and not done yet; the one-line error, if any."
+    from genriflow.tags import write_tags as write
     if not write_tags or not confident(row) or row.get('tagged') == row['genre']: return None
-    try: write_genre_tag(row['path'], row['genre'])
+    try: rewritten = write(row['path'], [row['genre']], **(write_tags if isinstance(write_tags, dict) else {}))
     except UserError as e: return ' '.join(str(e).split())
     row.update(file_stamp(row['path']), tagged=row['genre'])
+    if rewritten and saved: saved()
 
 # %% ../nbs/13_library.ipynb #26d4f365
 def classify_library(files:list, # audio files (absolute paths)
@@ -159,7 +162,7 @@ def classify_library(files:list, # audio files (absolute paths)
             row = rows[pred.path] = dict(pred.row(clf.class_names), **file_stamp(pred.path), model=clf.model_id, tagged='')
             new.append(row)
             if pred.embedding is not None: vecs[pred.path] = pred.embedding
-            if (err := _tag(row, write_tags)): tag_failures.append(err)
+            if (err := _tag(row, write_tags, output and save)): tag_failures.append(err)
             if output and time.monotonic() - last > save_every: save(); last = time.monotonic()
     except KeyboardInterrupt:
         if output: save()
@@ -171,7 +174,7 @@ def classify_library(files:list, # audio files (absolute paths)
 def _finish_run(files, rows, new, todo, tag_failures, save, playlists, write_tags, seconds) -> dict:
     "Tags asked for on songs of earlier runs, the final save, playlists, and the run's summary."
     done = {r['path'] for r in new}
-    tag_failures += [e for f in files if f not in done and (e := _tag(rows[f], write_tags))]
+    tag_failures += [e for f in files if f not in done and (e := _tag(rows[f], write_tags, save))]
     if save: save()
     mine = [rows[f] for f in files]
     failures = [r['error'] for r in mine if r.get('error')] + tag_failures
