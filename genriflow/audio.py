@@ -39,6 +39,10 @@ _SF_REASONS = {1: 'not a recognised audio format', 3: 'corrupt or malformed audi
 _OS_REASONS = {errno.ENOENT: 'no such file (deleted or moved?)', errno.ELOOP: 'a loop of symbolic links',
                errno.EACCES: 'permission denied', errno.ENAMETOOLONG: 'name too long'}
 
+def _native(path:Path) -> str|bytes:
+    "`path` as libsndfile opens it: soundfile encodes a name as strict UTF-8, so a name that is not gets its own bytes."
+    return str(path) if os.name == 'nt' else os.fsencode(path)
+
 def _open_reason(path: Path, err: Exception) -> str:
     "A readable reason for a file soundfile refused to open."
     code = getattr(err, 'code', None)
@@ -92,7 +96,7 @@ def _unopenable(path: Path) -> str:
 def _av_open(path: Path):
     "Open `path` with PyAV; return the container and its first audio stream."
     av = _av()
-    try: c = av.open(str(path))
+    try: c = av.open(str(path))  # PyAV encodes names as the file system does
     except av.error.FFmpegError: raise _Refused(_unopenable(path)) from None
     if not c.streams.audio or not c.streams.audio[0].codec_context.sample_rate:
         c.close(); raise _Refused('not a recognised audio format (no audio stream)')
@@ -148,7 +152,7 @@ def _check_offset(path: Path, offset: float, start: int, promised: int, sr: int)
 
 def _sf_read(path: Path, offset: float, duration: float|None) -> tuple[np.ndarray, int, int]:
     "A window of `path` decoded by libsndfile: samples, native rate, frames promised."
-    with quiet_stderr(), sf.SoundFile(str(path)) as f:  # mpg123 notes on damaged frames; the one-line error says why
+    with quiet_stderr(), sf.SoundFile(_native(path)) as f:  # mpg123 notes on damaged frames; the one-line error says why
         sr, promised = f.samplerate, f.frames
         start, wanted = _span(offset, duration, sr)
         _check_offset(path, offset, start, promised, sr)
@@ -205,7 +209,7 @@ def audio_info(path:str|Path) -> dict:
     "Duration (s), native sample rate, channel count and frame count of `path`, from its header."
     path = Path(path); _check_file(path)
     try:
-        with quiet_stderr(): info = sf.info(str(path))
+        with quiet_stderr(): info = sf.info(_native(path))
         return dict(duration=info.frames / info.samplerate if info.samplerate else 0.0,
                     samplerate=info.samplerate, channels=info.channels, frames=info.frames)
     except sf.LibsndfileError as e: sf_err = e
