@@ -36,10 +36,11 @@ def report_error(e:BaseException, err=None) -> int:
 
 # %% ../nbs/16_cli.ipynb #9e475537
 def _short(path:str, width:int=48) -> str:
-    "A path for the table: relative to the current folder when inside it, cut from the left to `width`."
+    "A path for the table: relative to the current folder when inside it, on one line (`printable`), cut from the left."
+    from genriflow.files import printable
     try: rel = os.path.relpath(path)
     except ValueError: rel = path
-    p = rel if not rel.startswith('..') else path
+    p = printable(rel if not rel.startswith('..') else path)
     return p if len(p) <= width else '…' + p[-(width - 1):]
 
 def print_table(rows:list, out:callable=print):
@@ -57,6 +58,7 @@ def print_table(rows:list, out:callable=print):
 # %% ../nbs/16_cli.ipynb #9831d620
 def print_summary(res:dict, output=None, playlists=None, out:callable=print):
     "What a classify run did: genres found, counts (failures apart), where the files went, each failure's reason."
+    from genriflow.files import printable
     counts = {}
     for r in res['rows']:
         if not r.get('error'): counts[r['genre']] = counts.get(r['genre'], 0) + 1
@@ -65,7 +67,10 @@ def print_summary(res:dict, output=None, playlists=None, out:callable=print):
     out(f'classified {res["classified"]}{rate}; skipped {res["skipped"]} unchanged; failed {len(res["failures"])}')
     if output: out(f'results: {output}')
     if playlists: out(f'playlists: {Path(playlists)} ({len(res["playlists"])} genres with songs)')
-    if res['failures']: out(f'{len(res["failures"])} failed:'); [out(f'  {f}') for f in res['failures']]
+    if res.get('left_out'):
+        out(f'{len(res["left_out"])} left out of the playlists (a playlist line cannot hold the name):')
+        for p in res['left_out']: out(f'  {printable(p)}')
+    if res['failures']: out(f'{len(res["failures"])} failed:'); [out(f'  {printable(f)}') for f in res['failures']]
 
 # %% ../nbs/16_cli.ipynb #dda97ebb
 def cmd_classify(a:argparse.Namespace) -> int:
@@ -368,6 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
 # %% ../nbs/16_cli.ipynb #b9bee00c
 def main(argv:list|None=None) -> int:
     "Run the `genriflow` command; return its exit code."
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is printed escaped, never a crash
+        if hasattr(stream, 'reconfigure'): stream.reconfigure(errors='backslashreplace')
     parser = build_parser()
     try: args = parser.parse_args(argv)
     except SystemExit as e: return int(e.code or 0) if not isinstance(e.code, str) else EXIT_USAGE
