@@ -67,6 +67,8 @@ def print_summary(res:dict, output=None, playlists=None, out:callable=print):
     out(f'classified {res["classified"]}{rate}; skipped {res["skipped"]} unchanged; failed {len(res["failures"])}')
     if output: out(f'results: {output}')
     if playlists: out(f'playlists: {Path(playlists)} ({len(res["playlists"])} genres with songs)')
+    if warned := [r for r in res['new'] if r.get('warning')]:
+        out(f'{len(warned)} read only in part:'); [out(f'  {printable(r["path"])}: {r["warning"]}') for r in warned]
     if res.get('left_out'):
         out(f'{len(res["left_out"])} left out of the playlists (a playlist line cannot hold the name):')
         for p in res['left_out']: out(f'  {printable(p)}')
@@ -295,7 +297,7 @@ def _add_classify(sub):
     s.add_argument('paths', nargs='+', metavar='PATH', help='audio files or folders')
     s.add_argument('--model', default=None, metavar='BUNDLE', help="a trained model bundle folder, or 'musicnn' (default: the built-in tagger)")
     s.add_argument('--output', '-o', metavar='FILE', help='results .csv or .json (resumable: unchanged songs are skipped)')
-    s.add_argument('--playlists', metavar='DIR', help='write one M3U playlist per genre here (relative paths)')
+    s.add_argument('--playlists', metavar='DIR', help='write one UTF-8 M3U playlist (<genre>.m3u8) per genre here (relative paths)')
     s.add_argument('--embeddings', action='store_true', help='also save each song\'s embedding beside --output (for similar and map)')
     s.add_argument('--top-k', type=int, default=3, metavar='N', help='genres listed per song (default 3)')
     s.add_argument('--blend-margin', type=float, default=0.15, metavar='P', help='top two closer than this: a blend (default 0.15)')
@@ -347,7 +349,7 @@ def _add_explain_commands(sub, add):
     s = add('similar', 'the songs of a classified library that sound most like SONG')
     s.add_argument('song', metavar='SONG'); s.add_argument('--library', required=True, metavar='RESULTS', help='results file written by classify --embeddings')
     s.add_argument('-k', type=int, default=10, help='songs to list (default 10)'); s.add_argument('--output', metavar='near.csv')
-    s.add_argument('--m3u', metavar='radio.m3u', help='also write the nearest songs as a playlist'); s.set_defaults(func=cmd_similar)
+    s.add_argument('--m3u', metavar='radio.m3u8', help='also write the nearest songs as a playlist (UTF-8)'); s.set_defaults(func=cmd_similar)
     s = add('map', 'one HTML page with every song of a classified library as a point')
     s.add_argument('results', metavar='RESULTS', help='results file written by classify --embeddings')
     s.add_argument('--out', required=True, metavar='library.html'); s.add_argument('--projection', choices=('auto', 'pca', 'tsne', 'umap'), default='auto')

@@ -302,5 +302,6 @@ def test_truncated_mp3_is_classified_from_the_audio_it_holds(tmp_path):
     assert not cut['error'] and cut['genre'], cut
     held = re.fullmatch(r'truncated at (\d+) s of 40 s', cut['warning'])
     assert held and 12 <= int(held[1]) <= 20 and abs(cut['duration'] - int(held[1])) < 1, cut
+    assert f'1 read only in part:\n  {lib / "cut40.mp3"}: {cut["warning"]}' in r.stdout, r.stdout
     assert rows['cut5.mp3']['error'].startswith(str(lib / 'cut5.mp3')) and 'truncated' in rows['cut5.mp3']['error']
     assert 'less than one 3 s window' in rows['cut5.mp3']['error'] and not rows['cut5.mp3']['genre']
