@@ -168,6 +168,10 @@ def m3u_text(entries:list, # (path, duration in seconds or None), in playlist or
         lines += [f'#EXTINF:{secs},{Path(p).stem}', rel]
     return '\n'.join(lines) + '\n'
 
+def _m3u(items:list, folder:Path) -> str:
+    "An extended M3U of result rows, sorted by path, relative to `folder`, marked as ours."
+    return m3u_text([(d['path'], d.get('duration')) for d in sorted(items, key=lambda d: d['path'])], folder, (_MARK,))
+
 def _safe_name(genre:str) -> str:
     "A genre name usable as a file name."
     return ''.join(c if c.isalnum() or c in '-_ .&' else '_' for c in genre).strip() or 'unknown'
@@ -193,9 +197,7 @@ def write_playlists(rows:list, # `Prediction`s or result rows (need path, genre,
     by_genre = {}
     for d in map(_as_dict, rows):
         if confident(d) and playable(_rel(d['path'], folder)): by_genre.setdefault(d['genre'], []).append(d)
-    out = {g: atomic_write(folder / f'{_safe_name(g)}.m3u8', m3u_text(
-               [(d['path'], d.get('duration')) for d in sorted(items, key=lambda d: d['path'])], folder, (_MARK,)))
-           for g, items in by_genre.items()}
+    out = {g: atomic_write(folder / f'{_safe_name(g)}.m3u8', _m3u(items, folder)) for g, items in by_genre.items()}
     for old in {*folder.glob('*.m3u'), *folder.glob('*.m3u8')} - set(out.values()):
         if _MARK in old.read_text(errors='replace').splitlines()[:2]: old.unlink()
     return out

@@ -118,6 +118,7 @@ def test_killed_run_takes_its_workers_with_it(tmp_path):
     "SIGKILL of the main process (which runs no clean-up) ends its decoding workers within seconds."
     lib = tmp_path / 'lib'; songs(lib, 24)
     run = start('classify', lib, '--model', DEMO, '--output', tmp_path / 'g.csv', '--workers', 2, '--no-progress', '--quiet')
+    workers = set()
     try:
         wait_for(lambda: len(_children(run.pid)) >= 2, run, what='two worker processes')
         run.send_signal(signal.SIGSTOP)  # frozen: it can neither finish nor shut its pool down
@@ -128,9 +129,9 @@ def test_killed_run_takes_its_workers_with_it(tmp_path):
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and any(map(_alive, workers)): time.sleep(0.05)
         assert not any(map(_alive, workers)), f'workers {sorted(p for p in workers if _alive(p))} outlived the killed run'
-    finally:
+    finally:  # leave no process behind, even when the test fails (orphans no longer have run.pid as parent)
         if run.poll() is None: run.kill()
-        for p in _children(run.pid):
+        for p in workers | _children(run.pid):
             try: os.kill(p, signal.SIGKILL)
             except ProcessLookupError: pass
 
