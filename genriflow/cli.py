@@ -67,7 +67,7 @@ def print_summary(res:dict, output=None, playlists=None, out:callable=print):
     out(f'classified {res["classified"]}{rate}; skipped {res["skipped"]} unchanged; failed {len(res["failures"])}')
     if output: out(f'results: {output}')
     if playlists: out(f'playlists: {Path(playlists)} ({len(res["playlists"])} genres with songs)')
-    if warned := [r for r in res['new'] if r.get('warning')]:
+    if warned := [r for r in res.get('new', []) if r.get('warning')]:
         out(f'{len(warned)} read only in part:'); [out(f'  {printable(r["path"])}: {r["warning"]}') for r in warned]
     if res.get('left_out'):
         out(f'{len(res["left_out"])} left out of the playlists (a playlist line cannot hold the name):')

@@ -60,7 +60,8 @@ def _lock_fd(lock:Path, path:Path) -> int:
     "An open descriptor of `lock`, locked by us, or a `UserError` naming the holder."
     import fcntl
     while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        try: fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as e: raise UserError(f'{path}: cannot create its lock file {lock} ({e.strerror})') from None
         try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode(errors='replace').strip() or 'another process'; os.close(fd)
