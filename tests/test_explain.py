@@ -43,6 +43,7 @@ def hand_made_library(folder: Path, n=N_SONGS, genres=MAP_GENRES, dim=DIM, seed=
     vectors = np.stack([centres[i % len(genres)] + rng.standard_normal(dim).astype(np.float32) for i in range(n)])
     rows = [dict(path=p, genre=genres[i % len(genres)], probability=round(float(rng.uniform(0.4, 1)), 4), runner_up='',
                  error='', duration=200.0) for i, p in enumerate(paths)]
+    for p in paths: Path(p).parent.mkdir(parents=True, exist_ok=True); Path(p).touch()  # similar and map skip missing files
     results = folder / 'results.json'
     results.write_text(json.dumps(rows, indent=1))
     np.savez(folder / 'results.embeddings.npz', paths=np.array(paths, dtype=str), vectors=vectors, model=np.array('musicnn'))
