@@ -6,7 +6,7 @@ Docs: https://genriflow.github.io/genriflow/audio.html.md"""
 
 # %% ../nbs/00_audio.ipynb #16188b2d
 from __future__ import annotations
-import os
+import errno, os, stat
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path
@@ -17,7 +17,8 @@ from .files import UserError, quiet_stderr
 
 # %% auto #0
 __all__ = ['AUDIO_EXTENSIONS', 'AV_PREROLL', 'EDGE_SECONDS', 'MAX_WINDOWS', 'AudioError', 'is_audio_file', 'audio_info',
-           'load_audio', 'fix_length', 'windows', 'window_offsets', 'read_windows', 'scan_audio', 'find_audio']
+           'load_audio', 'fix_length', 'windows', 'window_offsets', 'SongWindows', 'read_windows', 'scan_audio',
+           'find_audio']
 
 # %% ../nbs/00_audio.ipynb #88dc4cdc
 class AudioError(UserError):
@@ -35,6 +36,12 @@ def is_audio_file(path:str|Path) -> bool:
 # %% ../nbs/00_audio.ipynb #e759b794
 _SF_REASONS = {1: 'not a recognised audio format', 3: 'corrupt or malformed audio data',
                4: 'unsupported audio encoding', 7: 'not a recognised audio format'}
+_OS_REASONS = {errno.ENOENT: 'no such file (deleted or moved?)', errno.ELOOP: 'a loop of symbolic links',
+               errno.EACCES: 'permission denied', errno.ENAMETOOLONG: 'name too long'}
+
+def _native(path:Path) -> str|bytes:
+    "`path` as libsndfile opens it: soundfile encodes a name as strict UTF-8, so a name that is not gets its own bytes."
+    return str(path) if os.name == 'nt' else os.fsencode(path)
 
 def _open_reason(path: Path, err: Exception) -> str:
     "A readable reason for a file soundfile refused to open."
@@ -43,10 +50,15 @@ def _open_reason(path: Path, err: Exception) -> str:
     return f'cannot decode ({err})'
 
 def _check_file(path: Path):
-    "Raise `AudioError` for a path that is missing, a folder, empty or unreadable."
-    if not path.exists(): raise AudioError(f'{path}: no such file')
-    if path.is_dir(): raise AudioError(f'{path}: is a folder, not an audio file')
-    if path.stat().st_size == 0: raise AudioError(f'{path}: empty file (0 bytes)')
+    "Raise `AudioError` for a path that is missing, a broken link, a folder, not a file, empty or unreadable."
+    try: st = os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ENOENT and os.path.islink(path):
+            raise AudioError(f'{path}: broken link (its target {os.readlink(path)} does not exist)') from None
+        raise AudioError(f'{path}: {_OS_REASONS.get(e.errno, e.strerror)}') from None
+    if stat.S_ISDIR(st.st_mode): raise AudioError(f'{path}: is a folder, not an audio file')
+    if not stat.S_ISREG(st.st_mode): raise AudioError(f'{path}: not a regular file (a pipe, socket or device)')
+    if st.st_size == 0: raise AudioError(f'{path}: empty file (0 bytes)')
     if not os.access(path, os.R_OK): raise AudioError(f'{path}: permission denied')
 
 # %% ../nbs/00_audio.ipynb #823d626a
@@ -84,7 +96,7 @@ def _unopenable(path: Path) -> str:
 def _av_open(path: Path):
     "Open `path` with PyAV; return the container and its first audio stream."
     av = _av()
-    try: c = av.open(str(path))
+    try: c = av.open(str(path))  # PyAV encodes names as the file system does
     except av.error.FFmpegError: raise _Refused(_unopenable(path)) from None
     if not c.streams.audio or not c.streams.audio[0].codec_context.sample_rate:
         c.close(); raise _Refused('not a recognised audio format (no audio stream)')
@@ -140,7 +152,7 @@ def _check_offset(path: Path, offset: float, start: int, promised: int, sr: int)
 
 def _sf_read(path: Path, offset: float, duration: float|None) -> tuple[np.ndarray, int, int]:
     "A window of `path` decoded by libsndfile: samples, native rate, frames promised."
-    with quiet_stderr(), sf.SoundFile(str(path)) as f:  # mpg123 notes on damaged frames; the one-line error says why
+    with quiet_stderr(), sf.SoundFile(_native(path)) as f:  # mpg123 notes on damaged frames; the one-line error says why
         sr, promised = f.samplerate, f.frames
         start, wanted = _span(offset, duration, sr)
         _check_offset(path, offset, start, promised, sr)
@@ -197,7 +209,7 @@ def audio_info(path:str|Path) -> dict:
     "Duration (s), native sample rate, channel count and frame count of `path`, from its header."
     path = Path(path); _check_file(path)
     try:
-        with quiet_stderr(): info = sf.info(str(path))
+        with quiet_stderr(): info = sf.info(_native(path))
         return dict(duration=info.frames / info.samplerate if info.samplerate else 0.0,
                     samplerate=info.samplerate, channels=info.channels, frames=info.frames)
     except sf.LibsndfileError as e: sf_err = e
@@ -274,17 +286,14 @@ def window_offsets(duration:float, # song length in seconds
     return [round(float(o), 3) for o in np.linspace(start, stop - window_seconds, n)]
 
 # %% ../nbs/00_audio.ipynb #dc9a4ebb
-def read_windows(path:str|Path, # audio file
-                 window_seconds:float=3.0, # window length
-                 sr:int=22050, # target sample rate
-                 edge_seconds:float=EDGE_SECONDS, # skipped at each end
-                 max_windows:int=MAX_WINDOWS, # cap for long songs
-                ) -> tuple[np.ndarray, float]: # `(n_windows, samples)` float32 and the song's duration
-    "Decode only the planned windows of `path`; raise `AudioError` (too short, truncated, unreadable) naming the file."
-    path = Path(path)
-    dur = audio_info(path)['duration']
-    offsets = window_offsets(dur, window_seconds, edge_seconds, max_windows)
-    if not offsets: raise AudioError(f'{path}: too short ({dur:.1f} s; needs at least {window_seconds:g} s)')
+class SongWindows(tuple):
+    "`(windows, duration)`, as `read_windows` returns them, with a `warning`: '' for a whole file, else one line."
+    def __new__(cls, wins:np.ndarray, duration:float, warning:str=''):
+        out = super().__new__(cls, (wins, duration)); out.warning = warning
+        return out
+
+def _planned(path:Path, dur:float, offsets:list, window_seconds:float, sr:int) -> np.ndarray:
+    "The planned windows of `path`, each read on its own; `AudioError` (with 'truncated' if cut off) when one fails."
     def read(offset, seconds, sr):
         try: return load_audio(path, sr=sr, offset=offset, duration=seconds)
         except AudioError as e:
@@ -294,7 +303,39 @@ def read_windows(path:str|Path, # audio file
     size = int(round(window_seconds * sr))
     out = np.stack([fix_length(read(o, window_seconds, sr), sr, window_seconds)[:size] for o in offsets])
     if dur - (offsets[-1] + window_seconds) > 1.0: read(max(dur - 1.0, 0.0), 0.5, None)  # a cut-off file ends early
-    return out, dur
+    return out
+
+# %% ../nbs/00_audio.ipynb #c8b9b9a1
+def _held_part(path:Path, sr:int) -> np.ndarray:
+    "All the audio a damaged or cut-off file holds, mono at `sr`; `AudioError` if none decodes."
+    data, native_sr, _ = _decode(path, 0.0, None)
+    if data.shape[0] == 0: raise AudioError(f'{path}: no audio frames')
+    if not np.isfinite(data).all(): raise AudioError(f'{path}: corrupt audio data (NaN or infinite samples)')
+    y = _to_mono(data)
+    return np.asarray(y if native_sr == sr else soxr.resample(y, native_sr, sr, quality='HQ'), np.float32)
+
+# %% ../nbs/00_audio.ipynb #fd519078
+def read_windows(path:str|Path, # audio file
+                 window_seconds:float=3.0, # window length
+                 sr:int=22050, # target sample rate
+                 edge_seconds:float=EDGE_SECONDS, # skipped at each end
+                 max_windows:int=MAX_WINDOWS, # cap for long songs
+                ) -> SongWindows: # `(n_windows, samples)` float32 and the song's duration, unpacked as a pair; `.warning`
+    "Decode only the planned windows of `path` (of the part it holds, if cut off); `AudioError` naming the file if unusable."
+    path = Path(path)
+    dur = audio_info(path)['duration']
+    offsets = window_offsets(dur, window_seconds, edge_seconds, max_windows)
+    if not offsets: raise AudioError(f'{path}: too short ({dur:.1f} s; needs at least {window_seconds:g} s)')
+    try: return SongWindows(_planned(path, dur, offsets, window_seconds, sr), dur)
+    except AudioError as e:
+        if 'truncated' not in str(e): raise
+        cut = str(e)
+    y = _held_part(path, sr); held = len(y) / sr
+    offsets = window_offsets(held, window_seconds, edge_seconds, max_windows)
+    if not offsets: raise AudioError(f'{cut} (it holds {held:.1f} s, less than one {window_seconds:g} s window)')
+    size = int(round(window_seconds * sr))
+    wins = np.stack([fix_length(y[int(round(o * sr)):][:size], sr, window_seconds) for o in offsets])
+    return SongWindows(wins, held, f'truncated at {held:.0f} s of {dur:.0f} s')
 
 # %% ../nbs/00_audio.ipynb #ae09b882
 def scan_audio(paths:list, # files and folders

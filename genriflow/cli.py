@@ -36,10 +36,11 @@ def report_error(e:BaseException, err=None) -> int:
 
 # %% ../nbs/16_cli.ipynb #9e475537
 def _short(path:str, width:int=48) -> str:
-    "A path for the table: relative to the current folder when inside it, cut from the left to `width`."
+    "A path for the table: relative to the current folder when inside it, on one line (`printable`), cut from the left."
+    from genriflow.files import printable
     try: rel = os.path.relpath(path)
     except ValueError: rel = path
-    p = rel if not rel.startswith('..') else path
+    p = printable(rel if not rel.startswith('..') else path)
     return p if len(p) <= width else '…' + p[-(width - 1):]
 
 def print_table(rows:list, out:callable=print):
@@ -57,6 +58,7 @@ def print_table(rows:list, out:callable=print):
 # %% ../nbs/16_cli.ipynb #9831d620
 def print_summary(res:dict, output=None, playlists=None, out:callable=print):
     "What a classify run did: genres found, counts (failures apart), where the files went, each failure's reason."
+    from genriflow.files import printable
     counts = {}
     for r in res['rows']:
         if not r.get('error'): counts[r['genre']] = counts.get(r['genre'], 0) + 1
@@ -65,7 +67,12 @@ def print_summary(res:dict, output=None, playlists=None, out:callable=print):
     out(f'classified {res["classified"]}{rate}; skipped {res["skipped"]} unchanged; failed {len(res["failures"])}')
     if output: out(f'results: {output}')
     if playlists: out(f'playlists: {Path(playlists)} ({len(res["playlists"])} genres with songs)')
-    if res['failures']: out(f'{len(res["failures"])} failed:'); [out(f'  {f}') for f in res['failures']]
+    if warned := [r for r in res.get('new', []) if r.get('warning')]:
+        out(f'{len(warned)} read only in part:'); [out(f'  {printable(r["path"])}: {r["warning"]}') for r in warned]
+    if res.get('left_out'):
+        out(f'{len(res["left_out"])} left out of the playlists (a playlist line cannot hold the name):')
+        for p in res['left_out']: out(f'  {printable(p)}')
+    if res['failures']: out(f'{len(res["failures"])} failed:'); [out(f'  {printable(f)}') for f in res['failures']]
 
 # %% ../nbs/16_cli.ipynb #dda97ebb
 def _tag_options(a:argparse.Namespace) -> dict|bool:
@@ -334,7 +341,7 @@ def _add_classify(sub):
     s.add_argument('paths', nargs='+', metavar='PATH', help='audio files or folders')
     s.add_argument('--model', default=None, metavar='BUNDLE', help="a trained model bundle folder, or 'musicnn' (default: the built-in tagger)")
     s.add_argument('--output', '-o', metavar='FILE', help='results .csv or .json (resumable: unchanged songs are skipped)')
-    s.add_argument('--playlists', metavar='DIR', help='write one M3U playlist per genre here (relative paths)')
+    s.add_argument('--playlists', metavar='DIR', help='write one UTF-8 M3U playlist (<genre>.m3u8) per genre here (relative paths)')
     s.add_argument('--embeddings', action='store_true', help='also save each song\'s embedding beside --output (for similar and map)')
     s.add_argument('--top-k', type=int, default=3, metavar='N', help='genres listed per song (default 3)')
     s.add_argument('--blend-margin', type=float, default=0.15, metavar='P', help='top two closer than this: a blend (default 0.15)')
@@ -396,7 +403,7 @@ def _add_explain_commands(sub, add):
     s = add('similar', 'the songs of a classified library that sound most like SONG')
     s.add_argument('song', metavar='SONG'); s.add_argument('--library', required=True, metavar='RESULTS', help='results file written by classify --embeddings')
     s.add_argument('-k', type=int, default=10, help='songs to list (default 10)'); s.add_argument('--output', metavar='near.csv')
-    s.add_argument('--m3u', metavar='radio.m3u', help='also write the nearest songs as a playlist'); s.set_defaults(func=cmd_similar)
+    s.add_argument('--m3u', metavar='radio.m3u8', help='also write the nearest songs as a playlist (UTF-8)'); s.set_defaults(func=cmd_similar)
     s = add('map', 'one HTML page with every song of a classified library as a point')
     s.add_argument('results', metavar='RESULTS', help='results file written by classify --embeddings')
     s.add_argument('--out', required=True, metavar='library.html'); s.add_argument('--projection', choices=('auto', 'pca', 'tsne', 'umap'), default='auto')
@@ -428,6 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
 # %% ../nbs/16_cli.ipynb #b9bee00c
 def main(argv:list|None=None) -> int:
     "Run the `genriflow` command; return its exit code."
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is printed escaped, never a crash
+        if hasattr(stream, 'reconfigure'): stream.reconfigure(errors='backslashreplace')
     parser = build_parser()
     try: args = parser.parse_args(argv)
     except SystemExit as e: return int(e.code or 0) if not isinstance(e.code, str) else EXIT_USAGE

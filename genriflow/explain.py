@@ -12,7 +12,7 @@ import numpy as np, pandas as pd
 import matplotlib.figure
 from .audio import AudioError, window_offsets
 from .files import UserError, atomic_write
-from .library import load_results, load_embeddings
+from .library import load_results, load_embeddings, m3u_text
 
 # %% auto #0
 __all__ = ['GROUPS', 'PROJECTIONS', 'SVG_POINTS', 'occlude', 'occlusion', 'explanation_sentence', 'explanation_figure',
@@ -254,16 +254,15 @@ def _model_source(model:str, results_path:str|Path) -> str|None:
     return None
 
 # %% ../nbs/15_explain.ipynb #7abbac5a
+def _present(paths:list, vectors:np.ndarray) -> tuple[list, np.ndarray]:
+    "The embedded songs whose files still exist, and their vectors."
+    keep = [i for i, p in enumerate(paths) if os.path.exists(p)]
+    return [paths[i] for i in keep], vectors[keep]
+
 def _radio(near:pd.DataFrame, durations:dict, dest:str|Path) -> Path:
-    "An extended M3U of the songs of `near`, in rank order, relative to the playlist's folder."
-    folder, lines = Path(dest).absolute().parent, ['#EXTM3U']
-    for p in near['path']:
-        d = durations.get(p)
-        secs = int(round(d)) if isinstance(d, (int, float)) and not math.isnan(d) else -1
-        try: rel = os.path.relpath(p, folder)
-        except ValueError: rel = p  # another drive (Windows)
-        lines += [f'#EXTINF:{secs},{Path(p).stem}', rel]
-    return atomic_write(dest, '\n'.join(lines) + '\n')
+    "An extended M3U of the songs of `near`, in rank order, relative to the playlist's folder, in UTF-8."
+    header = () if str(dest).lower().endswith('.m3u8') else ('#EXTENC:UTF-8',)
+    return atomic_write(dest, m3u_text([(p, durations.get(p)) for p in near['path']], Path(dest).absolute().parent, header))
 
 def similar_songs(song:str|Path, # a song, in the library or not
                   results_path:str|Path, # results written by `classify_library(..., embeddings=True)`
@@ -271,8 +270,9 @@ def similar_songs(song:str|Path, # a song, in the library or not
                   output:str|Path|None=None, # write the list here as CSV
                   m3u:str|Path|None=None, # write the list here as an M3U playlist
                  ) -> pd.DataFrame: # rank, path, similarity, genre
-    "The `k` songs of a classified library that sound most like `song`, optionally saved as CSV and M3U."
+    "The `k` songs of a classified library that sound most like `song` (songs since deleted skipped), saved as CSV and M3U if asked."
     paths, vectors, model = load_embeddings(results_path)
+    paths, vectors = _present(paths, vectors)
     rows = {r['path']: r for r in load_results(results_path)}
     near = similar(song, paths, vectors, k, {p: r.get('genre', '') for p, r in rows.items()}, model=_model_source(model, results_path))
     if output: atomic_write(output, near.to_csv(index=False))
@@ -352,6 +352,7 @@ def library_map(results_path:str|Path, # results written by `classify_library(..
                 seed:int=0, progress:bool=True) -> Path:
     "One self-contained HTML page with every embedded song as a point, coloured by genre."
     paths, vectors, model = load_embeddings(results_path)
+    paths, vectors = _present(paths, vectors)  # songs deleted since they were classified are not drawn
     if not len(paths): raise UserError(f'{results_path}: no songs with embeddings to map')
     rows = {r['path']: r for r in load_results(results_path)}
     xy, name = project(vectors, projection, seed)

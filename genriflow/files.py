@@ -6,12 +6,13 @@ Docs: https://genriflow.github.io/genriflow/files.html.md"""
 
 # %% ../nbs/19_files.ipynb #059aa32a
 from __future__ import annotations
-import concurrent.futures as cf, contextlib, io, multiprocessing, os, signal, sys, tempfile
+import concurrent.futures as cf, contextlib, io, multiprocessing, os, signal, sys, tempfile, threading
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['DEVICES', 'UserError', 'atomic_writer', 'atomic_write', 'usable_cpus', 'resolve_workers', 'one_blas_thread',
-           'worker_init', 'process_pool', 'dask_client', 'quiet_stderr', 'resolve_device']
+__all__ = ['PR_SET_PDEATHSIG', 'DEVICES', 'UserError', 'atomic_writer', 'atomic_write', 'printable', 'exclusive_lock',
+           'usable_cpus', 'resolve_workers', 'one_blas_thread', 'worker_init', 'die_with_parent', 'process_pool',
+           'dask_client', 'quiet_stderr', 'resolve_device']
 
 # %% ../nbs/19_files.ipynb #bbae91e6
 class UserError(Exception):
@@ -25,12 +26,13 @@ def _umask() -> int:
 @contextlib.contextmanager
 def atomic_writer(dest:str|Path, # the file to write
                   mode:str='wb', # 'wb' or 'w' (text is UTF-8, newlines untranslated)
+                  errors:str='strict', # text only: 'surrogateescape' writes `os.fsdecode` names back as their bytes
                  ):
     "Open a temporary file beside `dest`; on success rename it over `dest`, on error remove it."
     dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{dest.name}.', suffix='.tmp', dir=dest.parent)
     try:
-        with os.fdopen(fd, mode, **({} if 'b' in mode else dict(encoding='utf-8', newline=''))) as f: yield f
+        with os.fdopen(fd, mode, **({} if 'b' in mode else dict(encoding='utf-8', errors=errors, newline=''))) as f: yield f
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the permissions a plain open() would
         os.replace(tmp, dest)
     finally: Path(tmp).unlink(missing_ok=True)
@@ -38,10 +40,51 @@ def atomic_writer(dest:str|Path, # the file to write
 # %% ../nbs/19_files.ipynb #b0aaf490
 def atomic_write(dest:str|Path, # the file to write
                  data:bytes|str, # its whole contents
+                 errors:str='strict', # for text: how characters UTF-8 cannot hold are written (see `atomic_writer`)
                 ) -> Path:
     "Write `data` to `dest` atomically; return `dest`."
-    with atomic_writer(dest, 'wb' if isinstance(data, bytes) else 'w') as f: f.write(data)
+    with atomic_writer(dest, 'wb' if isinstance(data, bytes) else 'w', errors) as f: f.write(data)
     return Path(dest)
+
+# %% ../nbs/19_files.ipynb #1bada287
+_CONTROL = {**{i: f'\\x{i:02x}' for i in [*range(32), 127]}, 9: '\\t', 10: '\\n', 13: '\\r'}
+
+def printable(text:str) -> str:
+    "`text` on one line for a terminal or a log: undecodable bytes as `\\xff`, control characters escaped."
+    try: raw = str(text).encode('utf-8', 'surrogateescape')
+    except UnicodeEncodeError: raw = str(text).encode('utf-8', 'backslashreplace')  # a surrogate not from a byte
+    return raw.decode('utf-8', 'backslashreplace').translate(_CONTROL)
+
+# %% ../nbs/19_files.ipynb #6547e2ca
+def _lock_fd(lock:Path, path:Path) -> int:
+    "An open descriptor of `lock`, locked by us, or a `UserError` naming the holder."
+    import fcntl
+    while True:
+        try: fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as e: raise UserError(f'{path}: cannot create its lock file {lock} ({e.strerror})') from None
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors='replace').strip() or 'another process'; os.close(fd)
+            raise UserError(f'{path}: in use by {holder} (lock file {lock}); wait for that run to end, or write elsewhere') from None
+        try: ours = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError: ours = False
+        if ours: return fd
+        os.close(fd)  # the last holder removed this lock file just as we opened it: lock the new one
+
+# %% ../nbs/19_files.ipynb #109334e9
+@contextlib.contextmanager
+def exclusive_lock(path:str|Path, # the file to guard; the lock is `<path>.lock` beside it
+                   holder:str='genriflow', # who we are, as a refused process will read it
+                  ):
+    "Hold `path`'s lock for the block; another process already holding it is a `UserError` at once."
+    try: import fcntl  # noqa: F401
+    except ImportError: yield None; return
+    path = Path(path); lock = path.with_name(path.name + '.lock'); lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = _lock_fd(lock, path)
+    try:
+        os.ftruncate(fd, 0); os.pwrite(fd, f'{holder} (process {os.getpid()})'.encode(), 0)
+        yield lock
+    finally: lock.unlink(missing_ok=True); os.close(fd)
 
 # %% ../nbs/19_files.ipynb #fed447b9
 def usable_cpus() -> int:
@@ -71,13 +114,36 @@ def worker_init():
         threadpool_limits(1)
     except ImportError: pass
 
+# %% ../nbs/19_files.ipynb #e0f5ec64
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+def die_with_parent(parent:int, # the parent's process id, as the parent saw it
+                    kernel:bool=True, # also ask Linux for SIGKILL when the forking thread ends
+                   ):
+    "End this (worker) process soon after `parent` ends, however it ends."
+    if kernel and sys.platform.startswith('linux'):
+        import ctypes
+        try: ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError): pass
+    def watch():
+        while os.getppid() == parent: threading.Event().wait(1.0)
+        os._exit(1)
+    if os.getppid() != parent: os._exit(1)  # the parent ended before we got here
+    threading.Thread(target=watch, daemon=True, name='genriflow-parent-watch').start()
+
+def _start_worker(parent:int, kernel:bool, initializer):
+    "Every pool worker's first step: tie its life to the parent's, then the pool's own initializer."
+    die_with_parent(parent, kernel)
+    if initializer is not None: initializer()
+
 # %% ../nbs/19_files.ipynb #e72925ef
 def process_pool(workers:int, # processes
                  initializer=worker_init, # run once in each process
                 ) -> cf.ProcessPoolExecutor:
-    "A process pool: forked on Linux (no re-import, no `__main__` guard needed), spawned elsewhere."
+    "A process pool whose workers end with this process: forked on Linux (no re-import, no `__main__` guard), spawned elsewhere."
     fork = sys.platform.startswith('linux') and 'fork' in multiprocessing.get_all_start_methods()
-    return cf.ProcessPoolExecutor(max_workers=workers, initializer=initializer,
+    main = threading.current_thread() is threading.main_thread()
+    return cf.ProcessPoolExecutor(max_workers=workers, initializer=_start_worker, initargs=(os.getpid(), main, initializer),
                                   mp_context=multiprocessing.get_context('fork' if fork else 'spawn'))
 
 # %% ../nbs/19_files.ipynb #e7eba8c1

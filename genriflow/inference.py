@@ -43,10 +43,11 @@ def song_windows(path:str|Path, # audio file
     "Read, featurize and standardize the windows of one song; errors come back as one line, never raised."
     cfg = FeatureConfig.from_dict(config)
     try:
-        with quiet_stderr(): wins, dur = read_windows(path, window_seconds, cfg.sr, edge_seconds, max_windows)
+        with quiet_stderr(): got = read_windows(path, window_seconds, cfg.sr, edge_seconds, max_windows)
+        wins, dur = got
         X = window_features(wins, cfg, frames)
         if mean is not None: X = (X - np.asarray(mean, np.float32)[:, None]) / np.asarray(std, np.float32)[:, None]
-        return dict(features=X.astype(np.float32), duration=dur, error=None)
+        return dict(features=X.astype(np.float32), duration=dur, error=None, warning=got.warning)
     except AudioError as e: msg = str(e)
     except Exception as e: msg = f'{path}: {type(e).__name__}: {e}'
     return dict(features=None, duration=float('nan'), error=' '.join(msg.split()))
@@ -67,6 +68,7 @@ class Prediction:
     duration:float=float('nan') # seconds, from the header
     windows:int=0 # windows averaged
     embedding:np.ndarray|None=dataclasses.field(default=None, repr=False) # the song's embedding, when asked for
+    warning:str='' # one line when the song was read only in part (e.g. `truncated at 69 s of 155 s`)
     extra:dict=dataclasses.field(default_factory=dict) # more columns: vocals, moods, uncertain, tags (pretrained tagger)
 
     @property
@@ -83,7 +85,7 @@ class Prediction:
         d = dict(path=self.path, genre=self.genre or '', probability=_r(self.probability),
                  runner_up=self.runner_up or '', runner_up_probability=_r(self.runner_up_probability),
                  blend=bool(self.blend), top_k=' '.join(f'{g}:{p:.3f}' for g, p in self.top_k),
-                 error=self.error or '', duration=_r(self.duration, 2), windows=self.windows)
+                 error=self.error or '', warning=self.warning or '', duration=_r(self.duration, 2), windows=self.windows)
         d.update({f'p_{g}': _r(self.probabilities.get(g, float('nan'))) for g in names})
         return {**d, **self.extra}
 
@@ -204,6 +206,7 @@ def _finish(self:GenreClassifier, items:list, top_k:int, embeddings:bool=False) 
     for p, r in good:
         n = len(r['features'])
         preds[id(r)] = summarize(p, probs[at:at + n], self.class_names, top_k, self.blend_margin, r['duration'])
+        preds[id(r)].warning = r.get('warning') or ''
         if emb is not None: preds[id(r)].embedding = emb[at:at + n].mean(0)
         at += n
     return [preds.get(id(r)) or Prediction(path=str(p), error=r['error'], duration=r['duration']) for p, r in items]
@@ -286,8 +289,9 @@ def musicnn_windows(path:str|Path, # audio file
     "A worker's job for the pretrained tagger: read the windows at 16 kHz, their log-mel patches; errors as one line."
     from genriflow.pretrained import window_logmels, level_dbfs, MUSICNN_SR
     try:
-        with quiet_stderr(): wins, dur = read_windows(path, 3.0, MUSICNN_SR, edge_seconds, max_windows)
-        return dict(features=window_logmels(wins), duration=dur, level=level_dbfs(wins), error=None)
+        with quiet_stderr(): got = read_windows(path, 3.0, MUSICNN_SR, edge_seconds, max_windows)
+        wins, dur = got
+        return dict(features=window_logmels(wins), duration=dur, level=level_dbfs(wins), error=None, warning=got.warning)
     except AudioError as e: msg = str(e)
     except Exception as e: msg = f'{path}: {type(e).__name__}: {e}'
     return dict(features=None, duration=float('nan'), level=float('nan'), error=' '.join(msg.split()))
@@ -382,6 +386,7 @@ def _finish(self:MusicnnClassifier, items:list, top_k:int, embeddings:bool=False
     for p, r in good:
         n = len(r['features'])
         preds[id(r)] = self._song(p, r, {k: v[at:at + n] for k, v in out.items()}, top_k); at += n
+        preds[id(r)].warning = r.get('warning') or ''
     return [preds.get(id(r)) or Prediction(path=str(p), error=r['error'], duration=r['duration']) for p, r in items]
 
 MusicnnClassifier.predict, MusicnnClassifier.predict_many = GenreClassifier.predict, GenreClassifier.predict_many

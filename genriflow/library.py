@@ -6,57 +6,114 @@ Docs: https://genriflow.github.io/genriflow/library.html.md"""
 
 # %% ../nbs/13_library.ipynb #e90ffb89
 from __future__ import annotations
-import dataclasses, json, math, os, time
+import contextlib, csv, dataclasses, functools, io, json, math, os, re, time, zipfile, zlib
 from pathlib import Path
 import pandas as pd
-from .files import atomic_write, UserError
+from .files import atomic_write, exclusive_lock, printable, UserError
 
 # %% auto #0
-__all__ = ['save_results', 'load_results', 'file_stamp', 'is_current', 'embeddings_path', 'save_embeddings', 'load_embeddings',
-           'confident', 'write_playlists', 'classify_library']
+__all__ = ['save_results', 'ResultsError', 'load_results', 'file_stamp', 'is_current', 'EmbeddingsError', 'embeddings_path',
+           'save_embeddings', 'load_embeddings', 'playable', 'm3u_text', 'confident', 'left_out', 'write_playlists',
+           'classify_library']
 
 # %% ../nbs/13_library.ipynb #4ebd6948
+def _cell(v) -> str:
+    "A value as CSV text: '' for missing (None, NaN), else `str` (exact for floats, `True`/`False` for booleans)."
+    return '' if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+
 def save_results(rows:list, # dicts from `Prediction.row` (+ size, mtime, model)
                  path:str|Path, # `.csv` or `.json`
                 ):
-    "Save result rows as CSV or JSON, atomically."
-    if Path(path).suffix.lower() == '.json':
+    "Save result rows as CSV or JSON, atomically, names byte for byte."
+    if Path(path).suffix.lower() == '.json':  # ensure_ascii (the default) writes a name's undecodable bytes as \udcxx
         clean = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows]
-        atomic_write(path, json.dumps(clean, indent=1) + '\n')
-    else:  # a CSV cell holds no nested table: the pretrained tagger's 100 tag probabilities go to JSON only
-        atomic_write(path, pd.DataFrame([{k: v for k, v in r.items() if not isinstance(v, dict)} for r in rows]).to_csv(index=False))
+        return atomic_write(path, json.dumps(clean, indent=1) + '\n')
+    # a CSV cell holds no nested table: the pretrained tagger's 100 tag probabilities go to JSON only
+    columns = list(dict.fromkeys(k for r in rows for k, v in r.items() if not isinstance(v, dict)))
+    buf = io.StringIO(); w = csv.writer(buf, lineterminator='\n')
+    w.writerow(columns); w.writerows([_cell(r.get(k)) for k in columns] for r in rows)
+    return atomic_write(path, buf.getvalue(), errors='surrogateescape')
 
 # %% ../nbs/13_library.ipynb #d6375975
-_TEXT_COLUMNS = ('path', 'genre', 'runner_up', 'error', 'model', 'tagged', 'top_k')
+class ResultsError(UserError):
+    "A results file that does not parse completely: refused in one line, left as it is."
 
+_TEXT_COLUMNS = ('path', 'genre', 'runner_up', 'error', 'warning', 'model', 'tagged', 'top_k', 'kind', 'vocals', 'moods',
+                 'best_guess')
+_NEEDED = ('path', 'genre', 'error')  # the columns every genriflow results file has
+_INT = re.compile(r'-?[0-9]+')
+
+def _typed(column:str, text:str):
+    "A CSV cell as the value it was saved from: text columns as text; else NaN for '', bool, int, float or text."
+    if column in _TEXT_COLUMNS: return text
+    if text == '': return float('nan')
+    if text in ('True', 'False'): return text == 'True'
+    if _INT.fullmatch(text): return int(text)
+    try: return float(text)
+    except ValueError: return text
+
+def _refused(path:Path, why:str) -> ResultsError:
+    return ResultsError(f'{path}: {why}; it is left as it is: move it away to start afresh, or choose another results file')
+
+# %% ../nbs/13_library.ipynb #f4863636
+def _csv_rows(path:Path, text:str) -> list[dict]:
+    "The rows of a results CSV, or `ResultsError` unless every row is complete."
+    try: table = list(csv.reader(io.StringIO(text, newline=''), strict=True))
+    except csv.Error as e: raise _refused(path, f'not a readable CSV ({e})') from None
+    head = table[0]
+    if missing := [c for c in _NEEDED if c not in head]:
+        raise _refused(path, f'not a genriflow results file (no {", ".join(missing)} column)')
+    for i, row in enumerate(table[1:], 1):
+        if len(row) != len(head): raise _refused(path, f'row {i} has {len(row)} of its {len(head)} fields (cut short or damaged)')
+        if not row[head.index('path')]: raise _refused(path, f'row {i} has no path')
+    if not text.endswith('\n'): raise _refused(path, f'row {len(table) - 1} is cut short (the file ends inside it)')
+    return [{k: _typed(k, v) for k, v in zip(head, row)} for row in table[1:]]
+
+def _json_rows(path:Path, text:str) -> list[dict]:
+    "The rows of a results JSON file, or `ResultsError` unless it parses completely as a list of rows."
+    try: rows = json.loads(text)
+    except (ValueError, RecursionError) as e: raise _refused(path, f'not complete JSON ({" ".join(str(e).split())[:80]})') from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and isinstance(r.get('path'), str) and r['path'] for r in rows):
+        raise _refused(path, 'not a genriflow results file (not a list of rows with a path)')
+    return rows
+
+# %% ../nbs/13_library.ipynb #55af1315
 def load_results(path:str|Path) -> list[dict]:
-    "Rows saved by `save_results` (empty list if the file does not exist)."
+    "Rows saved by `save_results` (empty list if the file does not exist); `ResultsError` if it does not parse completely."
     path = Path(path)
-    if not path.exists(): return []
-    if path.suffix.lower() == '.json': rows = json.loads(path.read_text() or '[]')
-    else: rows = pd.read_csv(path, keep_default_na=False, na_values=[''], dtype={c: str for c in _TEXT_COLUMNS}).to_dict('records')
+    if not os.path.lexists(path): return []
+    try: text = path.read_text(encoding='utf-8', errors='surrogateescape')
+    except OSError as e: raise _refused(path, f'cannot be read ({e.strerror})') from None
+    if not text.strip(): return []
+    rows = (_json_rows if path.suffix.lower() == '.json' else _csv_rows)(path, text)
     for r in rows:
         for k in _TEXT_COLUMNS:
             if k in r and (r[k] is None or (isinstance(r[k], float) and math.isnan(r[k]))): r[k] = ''
-        for k in ('blend', 'uncertain', 'silent'):
-            if isinstance(r.get(k), str): r[k] = r[k].strip().lower() == 'true'
     return rows
 
 # %% ../nbs/13_library.ipynb #1dee6846
 def file_stamp(path:str|Path) -> dict:
-    "`size` (bytes) and `mtime` (seconds) of a file: what a rerun compares."
-    st = os.stat(path)
+    "`size` (bytes) and `mtime` (seconds) of a file, what a rerun compares; both None for a file gone or a broken link."
+    try: st = os.stat(path)
+    except OSError: return dict(size=None, mtime=None)  # its row says why (the song's one-line error)
     return dict(size=st.st_size, mtime=st.st_mtime_ns / 1e9)
 
 def is_current(row:dict, model_id:str) -> bool:
     "True if a saved row describes the file as it is now, classified by this model."
-    try: st = file_stamp(row['path'])
-    except OSError: return False
+    st = file_stamp(row['path'])
+    if st['size'] is None: return False
     try: return (str(row.get('model')) == model_id and int(row['size']) == st['size']
                  and abs(float(row['mtime']) - st['mtime']) < 1e-3)
     except (KeyError, TypeError, ValueError): return False
 
 # %% ../nbs/13_library.ipynb #2ac92458
+class EmbeddingsError(UserError):
+    "An embeddings file that cannot be read; `reason` says why (classify rebuilds it)."
+    def __init__(self, path, reason:str):
+        super().__init__(f'{path}: not a readable embeddings file ({reason}); '
+                         'run the same `genriflow classify ... --embeddings` to rebuild it')
+        self.path, self.reason = path, reason
+
 def embeddings_path(results:str|Path) -> Path:
     "Where the embeddings of a results file live: `x.json` -> `x.embeddings.npz`."
     results = Path(results)
@@ -71,24 +128,49 @@ def save_embeddings(results:str|Path, vectors:dict, model:str):
              vectors=np.stack([vectors[p] for p in paths]).astype(np.float32) if paths else np.zeros((0, 0), np.float32))
     atomic_write(embeddings_path(results), buf.getvalue())
 
+# %% ../nbs/13_library.ipynb #fe21dda2
 def load_embeddings(results:str|Path) -> tuple[list, 'np.ndarray', str]:
-    "(paths, vectors `(n, d)`, model) saved beside `results`; a `UserError` if there are none."
+    "(paths, vectors `(n, d)`, model) saved beside `results`; a `UserError` if there are none, `EmbeddingsError` if damaged."
     import numpy as np
     p = embeddings_path(results)
     if not p.is_file(): raise UserError(f'{p}: no embeddings beside {results}; run `genriflow classify ... --output {Path(results).name} --embeddings`')
-    with np.load(p, allow_pickle=False) as z: return list(z['paths']), z['vectors'], str(z['model'])
+    try:
+        with np.load(p, allow_pickle=False) as z: paths, vectors, model = [str(s) for s in z['paths']], z['vectors'], str(z['model'])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise EmbeddingsError(p, ' '.join(str(e).split())[:80] or type(e).__name__) from None
+    if vectors.ndim != 2 or len(vectors) != len(paths) or vectors.dtype.kind != 'f' or not np.isfinite(vectors).all():
+        raise EmbeddingsError(p, f'{len(paths)} paths for vectors of shape {vectors.shape} {vectors.dtype}, or not finite')
+    return paths, vectors, model
 
 # %% ../nbs/13_library.ipynb #23dc134e
 _MARK = '#PLAYLIST:genriflow'
 
-def _m3u(items:list, folder:Path) -> str:
-    "An extended M3U of result rows, sorted by path, relative to `folder`."
-    lines = ['#EXTM3U', _MARK]
-    for d in sorted(items, key=lambda d: d['path']):
-        dur = d.get('duration')
+def playable(line:str) -> bool:
+    "True if one playlist line can hold `line`: no line break of any kind, and valid UTF-8."
+    try: line.encode('utf-8')
+    except UnicodeEncodeError: return False  # a surrogate escape: bytes a player could not decode
+    return len((line + '.').splitlines()) == 1
+
+def _rel(path:str, folder:Path) -> str:
+    "`path` relative to the playlist folder (absolute on another drive)."
+    try: return os.path.relpath(path, folder)
+    except ValueError: return path
+
+def m3u_text(entries:list, # (path, duration in seconds or None), in playlist order
+             folder:Path, # paths are written relative to it
+             header:tuple=(), # lines after `#EXTM3U`
+            ) -> str:
+    "An extended M3U: `#EXTM3U`, then an `#EXTINF` line and a relative path per song that is `playable`."
+    lines = ['#EXTM3U', *header]
+    for p, dur in entries:
+        if not playable(rel := _rel(p, folder)): continue
         secs = int(round(dur)) if isinstance(dur, (int, float)) and not math.isnan(dur) else -1
-        lines += [f'#EXTINF:{secs},{Path(d["path"]).stem}', os.path.relpath(d['path'], folder)]
+        lines += [f'#EXTINF:{secs},{Path(p).stem}', rel]
     return '\n'.join(lines) + '\n'
+
+def _m3u(items:list, folder:Path) -> str:
+    "An extended M3U of result rows, sorted by path, relative to `folder`, marked as ours."
+    return m3u_text([(d['path'], d.get('duration')) for d in sorted(items, key=lambda d: d['path'])], folder, (_MARK,))
 
 def _safe_name(genre:str) -> str:
     "A genre name usable as a file name."
@@ -101,29 +183,50 @@ def confident(row:dict) -> bool:
             and row.get('silent') is not True and (row.get('kind') or 'music') == 'music')
 
 # %% ../nbs/13_library.ipynb #c1800feb
+def _as_dict(p) -> dict: return p if isinstance(p, dict) else dataclasses.asdict(p)
+
+def left_out(rows:list, folder:str|Path) -> list:
+    "Paths of confident songs that no playlist line in `folder` can hold (see `playable`)."
+    return [d['path'] for d in map(_as_dict, rows) if confident(d) and not playable(_rel(d['path'], Path(folder)))]
+
 def write_playlists(rows:list, # `Prediction`s or result rows (need path, genre, duration)
-                    folder:str|Path, # where the `<genre>.m3u` files go
+                    folder:str|Path, # where the `<genre>.m3u8` files go
                    ) -> dict: # genre -> playlist path, for genres that have songs
-    "One M3U per genre that has songs; failed, uncertain and silent songs are left out; stale playlists of ours are removed."
+    "One UTF-8 M3U per genre that has songs; failed, flagged and unplayable names left out; stale playlists of ours removed."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     by_genre = {}
-    for p in rows:
-        d = p if isinstance(p, dict) else dataclasses.asdict(p)
-        if confident(d):
-            by_genre.setdefault(d['genre'], []).append(d)
-    out = {g: atomic_write(folder / f'{_safe_name(g)}.m3u', _m3u(items, folder)) for g, items in by_genre.items()}
-    for old in set(folder.glob('*.m3u')) - set(out.values()):
+    for d in map(_as_dict, rows):
+        if confident(d) and playable(_rel(d['path'], folder)): by_genre.setdefault(d['genre'], []).append(d)
+    out = {g: atomic_write(folder / f'{_safe_name(g)}.m3u8', _m3u(items, folder)) for g, items in by_genre.items()}
+    for old in {*folder.glob('*.m3u'), *folder.glob('*.m3u8')} - set(out.values()):
         if _MARK in old.read_text(errors='replace').splitlines()[:2]: old.unlink()
     return out
 
+# %% ../nbs/13_library.ipynb #aa1c6ac7
+def _gone(rows:dict, files:list) -> list:
+    "Saved paths whose file is gone from a folder that is still there (deleted or renamed songs)."
+    now = set(files)
+    return [p for p in rows if p not in now and not os.path.lexists(p) and os.path.isdir(os.path.dirname(p))]
+
+def _one_writer(run):
+    "`run(files, clf, output, ...)` holding the lock of `output`, so that one run at a time writes it."
+    @functools.wraps(run)
+    def locked(files, clf, output=None, *args, **kwargs):
+        with exclusive_lock(output, 'genriflow classify') if output else contextlib.nullcontext():
+            return run(files, clf, output, *args, **kwargs)
+    return locked
+
 # %% ../nbs/13_library.ipynb #34b5bbb1
-def _resume(output, files:list, model_id:str, embeddings:bool):
-    "(saved rows by path, saved embeddings by path, files still to classify)."
-    try: rows = {r['path']: r for r in load_results(output)} if output else {}
-    except Exception as e: raise UserError(f'{output}: cannot read the previous results ({" ".join(str(e).split())}); move it away or pick another --output')
+def _resume(output, files:list, model_id:str, embeddings:bool, out:callable=print):
+    "(saved rows by path, saved embeddings by path, files still to classify); songs deleted since are dropped."
+    rows = {r['path']: r for r in load_results(output)} if output else {}
+    if gone := _gone(rows, files):
+        for p in gone: del rows[p]
+        out(f'{len(gone)} songs in {output} no longer exist: their rows are dropped')
     vecs = {}
     if embeddings and output and embeddings_path(output).is_file():
-        paths, vectors, _ = load_embeddings(output); vecs = dict(zip(paths, vectors))
+        try: paths, vectors, _ = load_embeddings(output); vecs = {p: v for p, v in zip(paths, vectors) if p in rows}
+        except EmbeddingsError as e: out(f'{e.path}: not a readable embeddings file ({e.reason}): rebuilding it')
     def done(f): return f in rows and is_current(rows[f], model_id) and (not embeddings or f in vecs or rows[f].get('error'))
     return rows, vecs, [f for f in files if not done(f)]
 
@@ -139,6 +242,7 @@ def _tag(row:dict, write_tags:bool|dict, # True, or `tags.write_tags` options (r
     if rewritten and saved: saved()
 
 # %% ../nbs/13_library.ipynb #26d4f365
+@_one_writer
 def classify_library(files:list, # audio files (absolute paths)
                      clf:object, # a `GenreClassifier`, or anything with `model_id`, `class_names`, `predict_many`
                      output:str|Path|None=None, # `.csv` or `.json` results file; enables resuming
@@ -148,13 +252,13 @@ def classify_library(files:list, # audio files (absolute paths)
                      save_every:float=5.0, # seconds between atomic saves of `output`
                      embeddings:bool=False, # keep each song's embedding in `<output>.embeddings.npz`
                      scheduler=None, # a Dask scheduler address (or Client): decode and featurize on that cluster
-                    ) -> dict: # rows, new (rows classified now), classified, skipped, failures, seconds, playlists
+                    ) -> dict: # rows, new (rows classified now), classified, skipped, failures, seconds, playlists, left_out
     "Classify `files`, skipping those already current in `output`; save results, playlists and tags; report failures."
     if embeddings and not output: raise UserError('--embeddings needs --output: they are saved beside the results')
-    rows, vecs, todo = _resume(output, files, clf.model_id, embeddings)
+    rows, vecs, todo = _resume(output, files, clf.model_id, embeddings, out)
     def save():
         save_results([rows[p] for p in sorted(rows)], output)
-        if embeddings: save_embeddings(output, vecs, clf.source_name)
+        if embeddings: save_embeddings(output, {p: v for p, v in vecs.items() if p in rows}, clf.source_name)
     out(f'{len(files)} audio files: {len(files) - len(todo)} already in {output}, {len(todo)} to classify' if output else f'{len(files)} audio files to classify')
     new, tag_failures, t0, last = [], [], time.perf_counter(), time.monotonic()
     try:
@@ -180,4 +284,5 @@ def _finish_run(files, rows, new, todo, tag_failures, save, playlists, write_tag
     failures = [r['error'] for r in mine if r.get('error')] + tag_failures
     return dict(rows=mine, new=new, classified=sum(not r.get('error') for r in new), skipped=len(files) - len(todo),
                 failed=sum(bool(r.get('error')) for r in new), failures=failures, seconds=seconds,
-                playlists=write_playlists(mine, playlists) if playlists else {})
+                playlists=write_playlists(mine, playlists) if playlists else {},
+                left_out=left_out(mine, playlists) if playlists else [])

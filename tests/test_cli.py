@@ -56,7 +56,7 @@ def library(tmp_path_factory):
     (lib / 'readme.mp3').write_text('this is not an mp3\n' * 40)
     whole = write_audio(lib / 'nested' / 'whole.mp3', render_clip(DEMO_GENRES[0], seconds=40, sr=44100, seed=7), 44100)
     data = whole.read_bytes(); whole.unlink()
-    (lib / 'nested' / 'cut.mp3').write_bytes(data[:len(data) // 2])
+    (lib / 'nested' / 'cut.mp3').write_bytes(data[:len(data) // 20])
     write_audio(lib / 'short.wav', render_clip(DEMO_GENRES[1], seconds=0.5, sr=22050, seed=8)[:11025], 22050)
     (lib / 'nested' / 'cover.jpg').write_bytes(b'\xff\xd8\xff not audio, not listed')
     return lib, labels
@@ -142,9 +142,9 @@ def test_classify_library(library, tiny_bundle, tmp_path):
     assert correct >= len(labels) // 2  # a 3-epoch model on 3 synthetic genres, chance is 1/3
 
     # one M3U per genre, relative paths, each good song exactly once, in its genre's list
-    assert sorted(p.name for p in pls.glob('*.m3u')) == sorted(f'{g}.m3u' for g in set(good['genre']))  # only genres with songs
+    assert sorted(p.name for p in pls.glob('*.m3u8')) == sorted(f'{g}.m3u8' for g in set(good['genre']))  # only genres with songs
     listed = {}
-    for m3u in pls.glob('*.m3u'):
+    for m3u in pls.glob('*.m3u8'):
         lines = m3u.read_text().splitlines()
         assert lines[0] == '#EXTM3U'
         for line in lines[1:]:
@@ -359,7 +359,7 @@ def test_demo_small(tmp_path):
     df = pd.read_csv(out / 'results.csv', keep_default_na=False)
     assert len(df) >= 8 and (df['error'] == '').all()
     genres = bundle_genres(out / 'models' / 'demo-cnn')
-    assert len(genres) >= 8 and sorted(p.stem for p in (out / 'playlists').glob('*.m3u')) == sorted(set(df['genre']))
+    assert len(genres) >= 8 and sorted(p.stem for p in (out / 'playlists').glob('*.m3u8')) == sorted(set(df['genre']))
     assert 'the pretrained tagger (trained on real music) hears the held-out synthetic songs as:' in r.stdout
     assert {p.name for p in (out / 'figures').glob('*.png')} >= {'demo_training.png', 'demo_confusion.png', 'demo_confidence.png'}
     assert f'{out / "results.csv"}' in r.stdout and 'genriflow classify' in r.stdout.splitlines()[-1]

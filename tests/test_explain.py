@@ -43,6 +43,7 @@ def hand_made_library(folder: Path, n=N_SONGS, genres=MAP_GENRES, dim=DIM, seed=
     vectors = np.stack([centres[i % len(genres)] + rng.standard_normal(dim).astype(np.float32) for i in range(n)])
     rows = [dict(path=p, genre=genres[i % len(genres)], probability=round(float(rng.uniform(0.4, 1)), 4), runner_up='',
                  error='', duration=200.0) for i, p in enumerate(paths)]
+    for p in paths: Path(p).parent.mkdir(parents=True, exist_ok=True); Path(p).touch()  # similar and map skip missing files
     results = folder / 'results.json'
     results.write_text(json.dumps(rows, indent=1))
     np.savez(folder / 'results.embeddings.npz', paths=np.array(paths, dtype=str), vectors=vectors, model=np.array('musicnn'))
@@ -83,7 +84,7 @@ def test_similar_on_hand_made_vectors(tmp_path):
     results, paths, vectors = hand_made_library(tmp_path)
     near = similar(paths[4], paths, vectors, k=5)
     assert near['path'][0] == paths[4] and abs(near['similarity'][0] - 1) < 1e-5
-    out, m3u = tmp_path / 'near.csv', tmp_path / 'radio' / 'radio.m3u'
+    out, m3u = tmp_path / 'near.csv', tmp_path / 'radio' / 'radio.m3u8'
     near = similar_songs(paths[4], results, k=10, output=out, m3u=m3u)
     back = pd.read_csv(out)
     assert list(back.columns) == ['rank', 'path', 'similarity', 'genre']
@@ -132,12 +133,12 @@ def test_explain_similar_map_commands(tiny_bundle, tmp_path):
     assert re.match(rf'{re.escape(genre)} \(\d\.\d\d\), ', r.stdout), r.stdout
     assert (tmp_path / 'why.png').stat().st_size > 10_000
 
-    r = run_cli('similar', song, '--library', results, '-k', 4, '--output', tmp_path / 'near.csv', '--m3u', tmp_path / 'radio.m3u')
+    r = run_cli('similar', song, '--library', results, '-k', 4, '--output', tmp_path / 'near.csv', '--m3u', tmp_path / 'radio.m3u8')
     assert r.returncode == 0, r.stdout + r.stderr
     near = pd.read_csv(tmp_path / 'near.csv')
     assert list(near.columns) == ['rank', 'path', 'similarity', 'genre'] and len(near) == 4
     assert near['path'][0] == str(song) and abs(near['similarity'][0] - 1) < 1e-5 and near['genre'][0] == genre
-    assert (tmp_path / 'radio.m3u').read_text().splitlines()[2] == os.path.relpath(song, tmp_path)
+    assert (tmp_path / 'radio.m3u8').read_text().splitlines()[2] == os.path.relpath(song, tmp_path)
 
     r = run_cli('map', results, '--out', tmp_path / 'library.html')
     assert r.returncode == 0, r.stdout + r.stderr
