@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import run_cli, write_audio
 
-MUSIC = ('disco', 'metal', 'reggae')
+MUSIC = ('disco', 'metal')
 
 
 @pytest.fixture(scope='module')
