@@ -153,7 +153,7 @@ def key_mode(chroma:np.ndarray, # `(12,)` mean chroma
     return f'{PITCHES[int(np.argmax(fit[mode]))]} {mode}', majorness
 
 def tonalness(chroma:np.ndarray) -> float:
-    "How unevenly the twelve tones sound (std / mean of the chroma): about 0.08 for white noise, 0.2-0.5 for music."
+    "How unevenly the twelve tones sound: the std / mean of the chroma (about 0.08 for white noise, see below)."
     c = np.asarray(chroma, np.float64)
     return float(c.std() / c.mean()) if c.size and np.isfinite(c).all() and c.mean() > 1e-12 else 0.0
 
