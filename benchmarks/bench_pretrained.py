@@ -9,10 +9,15 @@ folder. Then:
      log-mel in worker processes (`process_pool(usable_cpus())`), both networks batched in the parent; songs per
      second, wall clock, pool start-up included.
 
-    python benchmarks/bench_pretrained.py [--songs 30] [--workers 0] [--device cpu]
+  3. with --channels: what tempo, mood and channels (`genriflow.channels`) add, as classify runs it
+     (`MusicnnClassifier.predict_many`), genres only (`clf.channels = False`) against genres + channels, alternating,
+     best of `--repeats` each; and the worker's own cost per song in one process.
+
+    python benchmarks/bench_pretrained.py [--songs 30] [--workers 0] [--device cpu] [--channels [--repeats 2]]
 
 The CPU here may be shared with other jobs: timings are noisy. Last line: songs_per_s=<x> windows_per_s=<y>
 (windows_per_s: windows per second through both networks alone, at the default batch and the thread setting used).
+With --channels the last line is channels_time_ratio=<r> songs_per_s_channels=<x> songs_per_s_genres=<y>.
 """
 import argparse, os, tempfile, time
 from pathlib import Path
@@ -64,12 +69,38 @@ def thread_sweep(tagger, threads: list) -> dict:
     return out
 
 
+def channel_overhead(paths: list, workers: int, device: str, repeats: int) -> dict:
+    "Seconds for whole songs as classify runs them, genres only and with channels, alternating; best of `repeats`."
+    from genriflow.inference import MusicnnClassifier, musicnn_windows
+    n_probe = min(5, len(paths))
+    for on in (False, True): musicnn_windows(paths[0], signals=on)  # warm-up (numba)
+    worker = {}
+    for on in (False, True):
+        t = time.perf_counter()
+        for p in paths[:n_probe]: musicnn_windows(p, signals=on)
+        worker[on] = (time.perf_counter() - t) / n_probe
+    print(f'one process, per song: decode + log-mel {1e3 * worker[False]:.0f} ms; with the channel signals '
+          f'{1e3 * worker[True]:.0f} ms (+{1e3 * (worker[True] - worker[False]):.0f} ms)')
+    clf = MusicnnClassifier.load(device=device)
+    times = {False: [], True: []}
+    for _ in range(repeats):
+        for on in (False, True):
+            clf.channels = on
+            t = time.perf_counter()
+            rows = [p.row() for p in clf.predict_many(paths, workers=workers, progress=False)]
+            times[on].append(time.perf_counter() - t)
+            assert all(not r['error'] for r in rows) and (('channel' in rows[0]) and bool(rows[0]['channel'] or rows[0]['channel_note']))
+    return {on: min(v) for on, v in times.items()}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--songs', type=int, default=30)
     ap.add_argument('--workers', type=int, default=0, help='decoding processes; 0: every usable CPU')
     ap.add_argument('--device', default='cpu', help="networks' device: cpu, cuda, auto")
     ap.add_argument('--cache', default=str(Path(tempfile.gettempdir()) / 'genriflow-bench-pretrained'))
+    ap.add_argument('--channels', action='store_true', help='also measure what tempo, mood and channels add')
+    ap.add_argument('--repeats', type=int, default=2, help='with --channels: runs of each setting (best kept)')
     a = ap.parse_args()
     import torch
     from genriflow.files import process_pool, resolve_workers, usable_cpus
@@ -115,6 +146,16 @@ def main():
     print(f'{n_ok} songs ({n_windows} windows) with {workers} decoding workers in {wall:.1f} s: {sps:.2f} songs/s (pool start-up included)')
     print('note: the CPU may be shared with other jobs, so timings are noisy')
     print(f'songs_per_s={sps:.2f} windows_per_s={sweep.get(batch, max(sweep.values())):.1f}')
+    if not a.channels: return
+
+    # 3. what channels add to whole-song tagging, as classify runs it
+    print(f'load average before step 3 (uptime): {" ".join(f"{x:.2f}" for x in os.getloadavg())} on {usable_cpus()} usable CPUs')
+    best = channel_overhead(paths, workers, a.device, a.repeats)
+    ratio = best[True] / best[False]
+    print(f'{len(paths)} songs through MusicnnClassifier.predict_many ({workers} workers), best of {a.repeats}: genres only '
+          f'{best[False]:.1f} s ({len(paths) / best[False]:.2f} songs/s), with channels {best[True]:.1f} s '
+          f'({len(paths) / best[True]:.2f} songs/s): x{ratio:.3f} time per song')
+    print(f'channels_time_ratio={ratio:.3f} songs_per_s_channels={len(paths) / best[True]:.2f} songs_per_s_genres={len(paths) / best[False]:.2f}')
 
 
 if __name__ == '__main__':

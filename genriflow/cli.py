@@ -14,7 +14,7 @@ from .files import UserError
 # %% auto #0
 __all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE', 'EXIT_INTERRUPTED', 'DEMO_SIZES', 'DATASETS', 'TRAINABLE', 'CLIError',
            'report_error', 'print_table', 'print_summary', 'cmd_classify', 'cmd_extract', 'cmd_train', 'cmd_evaluate',
-           'cmd_cluster', 'cmd_explain', 'cmd_similar', 'cmd_map', 'cmd_demo', 'build_parser', 'main']
+           'cmd_cluster', 'cmd_explain', 'cmd_similar', 'cmd_map', 'cmd_demo', 'cmd_channels', 'build_parser', 'main']
 
 # %% ../nbs/16_cli.ipynb #2516d150
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -67,6 +67,7 @@ def print_summary(res:dict, output=None, playlists=None, out:callable=print):
     out(f'classified {res["classified"]}{rate}; skipped {res["skipped"]} unchanged; failed {len(res["failures"])}')
     if output: out(f'results: {output}')
     if playlists: out(f'playlists: {Path(playlists)} ({len(res["playlists"])} genres with songs)')
+    if res.get('channel_playlists'): out(f'channels: {Path(playlists) / "channels"} ({", ".join(sorted(res["channel_playlists"]))})')
     if warned := [r for r in res.get('new', []) if r.get('warning')]:
         out(f'{len(warned)} read only in part:'); [out(f'  {printable(r["path"])}: {r["warning"]}') for r in warned]
     if res.get('left_out'):
@@ -204,6 +205,9 @@ def cmd_similar(a:argparse.Namespace) -> int:
 
 def cmd_map(a:argparse.Namespace) -> int:
     "`genriflow map`: one self-contained HTML page with every song of a classified library as a point."
+    if a.by == 'mood':  # valence x energy (or tempo), from the results alone: `genriflow.channels`
+        from genriflow.channels import mood_map
+        print(f'map: {mood_map(a.results, a.out, y=a.y)}'); return EXIT_OK
     from genriflow.explain import library_map
     print(f'map: {library_map(a.results, a.out, projection=a.projection)}')
     return EXIT_OK
@@ -407,7 +411,28 @@ def _add_explain_commands(sub, add):
     s = add('map', 'one HTML page with every song of a classified library as a point')
     s.add_argument('results', metavar='RESULTS', help='results file written by classify --embeddings')
     s.add_argument('--out', required=True, metavar='library.html'); s.add_argument('--projection', choices=('auto', 'pca', 'tsne', 'umap'), default='auto')
+    s.add_argument('--by', choices=('embedding', 'mood'), default='embedding', help="'mood': valence x energy by channel (no embeddings needed)")
+    s.add_argument('--y', choices=('energy', 'tempo'), default='energy', help='with --by mood: energy or tempo up (default energy)')
     s.set_defaults(func=cmd_map)
+
+# %% ../nbs/16_cli.ipynb #f5b190f9
+def cmd_channels(a:argparse.Namespace) -> int:
+    "`genriflow channels`: SensMe-style channel playlists from a results file, decoding nothing."
+    from genriflow.channels import rebuild_channels
+    made = rebuild_channels(a.results, a.out, order=a.order, model=a.model)
+    print(f'channels: {Path(a.out)} ({", ".join(f"{c} {len(p.read_text().splitlines()[2::2])}" for c, p in sorted(made.items()))})')
+    return EXIT_OK
+
+def _add_channels_command(add):
+    s = add('channels', 'playlists by mood and time of day (SensMe channels) from a results file',
+            'Rebuild the channel playlists (Energetic, Relax, Mellow, Upbeat, Emotional, Lounge, Dance, Extreme;\n'
+            'Morning, Daytime, Evening, Night, Midnight) from a classify results file, decoding nothing. With --model,\n'
+            "a musicnn-head bundle trained on mood folders gives your own channels (needs classify --embeddings).")
+    s.add_argument('results', metavar='RESULTS', help='results file written by classify (the built-in tagger)')
+    s.add_argument('--out', required=True, metavar='DIR', help='folder for the <Channel>.m3u8 playlists')
+    s.add_argument('--order', choices=('energy', 'tempo'), default='energy', help='order within a channel (default energy: calm first)')
+    s.add_argument('--model', metavar='BUNDLE', help='a musicnn-head bundle whose classes are your own channels')
+    s.set_defaults(func=cmd_channels)
 
 # %% ../nbs/16_cli.ipynb #6fb61f72
 def build_parser() -> argparse.ArgumentParser:
@@ -429,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--epochs', type=int, default=None, metavar='N', help='most epochs (early stopping may end sooner)')
     s.add_argument('--seed', type=int, default=0)
     _common(s); s.set_defaults(func=cmd_demo)
-    _add_data_commands(sub, add); _add_eval_commands(sub, add); _add_explain_commands(sub, add)
+    _add_data_commands(sub, add); _add_eval_commands(sub, add); _add_explain_commands(sub, add); _add_channels_command(add)
     return p
 
 # %% ../nbs/16_cli.ipynb #b9bee00c

@@ -285,13 +285,18 @@ def predict_many(self:GenreClassifier,
 # %% ../nbs/12_inference.ipynb #f0219fc0
 def musicnn_windows(path:str|Path, # audio file
                     max_windows:int=5, # windows read per song
-                    edge_seconds:float=EDGE_SECONDS) -> dict: # `features` (n, 187, 96) log-mel patches, `duration`, `level`, `error`
+                    edge_seconds:float=EDGE_SECONDS,
+                    signals:bool=True, # also the tempo and mood signals (`genriflow.channels.worker_signals`)
+                   ) -> dict: # `features` (n, 187, 96) log-mel patches, `duration`, `level`, `signals`, `error`
     "A worker's job for the pretrained tagger: read the windows at 16 kHz, their log-mel patches; errors as one line."
     from genriflow.pretrained import window_logmels, level_dbfs, MUSICNN_SR
     try:
         with quiet_stderr(): got = read_windows(path, 3.0, MUSICNN_SR, edge_seconds, max_windows)
         wins, dur = got
-        return dict(features=window_logmels(wins), duration=dur, level=level_dbfs(wins), error=None, warning=got.warning)
+        lm = window_logmels(wins)
+        from genriflow.channels import worker_signals  # tempo and mood from the same windows: no second decode
+        return dict(features=lm, duration=dur, level=level_dbfs(wins), error=None, warning=got.warning,
+                    signals=worker_signals(wins, lm) if signals else None)
     except AudioError as e: msg = str(e)
     except Exception as e: msg = f'{path}: {type(e).__name__}: {e}'
     return dict(features=None, duration=float('nan'), level=float('nan'), error=' '.join(msg.split()))
@@ -330,7 +335,8 @@ class MusicnnClassifier:
 # %% ../nbs/12_inference.ipynb #26ed5dc0
 @patch
 def _job(self:MusicnnClassifier):
-    return functools.partial(musicnn_windows, max_windows=self.max_windows, edge_seconds=self.edge_seconds)
+    return functools.partial(musicnn_windows, max_windows=self.max_windows, edge_seconds=self.edge_seconds, signals=self.channels)
+MusicnnClassifier.channels = True  # tempo, mood and channel of every song (`genriflow.channels`); False: genres only
 
 @patch
 def _head_probabilities(self:MusicnnClassifier, emb:np.ndarray) -> np.ndarray:
@@ -358,6 +364,8 @@ def _song(self:MusicnnClassifier, path, r:dict, out:dict, top_k:int) -> Predicti
     if self.meta.get('multi_label'): self._above_thresholds(pred)
     if zs['silent'] or pred.extra['uncertain']:  # weak evidence is not forced into a genre
         pred.extra['best_guess'], pred.genre = pred.genre, 'silent' if zs['silent'] else 'uncertain'
+    from genriflow.channels import song_channel  # bpm, energy, valence, danceability, channel, times, channel_note
+    pred.extra.update(song_channel(tags, r.get('signals'), pred.extra.get('kind'), zs['silent']))
     return pred
 
 # %% ../nbs/12_inference.ipynb #9c66eca9

@@ -285,4 +285,9 @@ def _finish_run(files, rows, new, todo, tag_failures, save, playlists, write_tag
     return dict(rows=mine, new=new, classified=sum(not r.get('error') for r in new), skipped=len(files) - len(todo),
                 failed=sum(bool(r.get('error')) for r in new), failures=failures, seconds=seconds,
                 playlists=write_playlists(mine, playlists) if playlists else {},
-                left_out=left_out(mine, playlists) if playlists else [])
+                left_out=left_out(mine, playlists) if playlists else [], channel_playlists=_channels(mine, playlists))
+
+def _channels(rows:list, playlists) -> dict:
+    "SensMe-style channel playlists in `playlists/channels/` (`genriflow.channels`), when playlists are asked for."
+    from genriflow.channels import write_channel_playlists
+    return write_channel_playlists(rows, Path(playlists) / 'channels') if playlists else {}
