@@ -197,7 +197,8 @@ def main():
         for p in rs:
             if not flagged(p): print(f"    NOT flagged: {p['file']} -> {p['genre']} {p['confidence']:.2f}")
     kinds = {}
-    for r in effects: kinds[r['kind'] if not flagged(r) or r['kind'] != 'music' else 'music, uncertain'] = kinds.get(r['kind'], 0) + 1
+    for r in effects:
+        k = 'music, uncertain' if r['kind'] == 'music' and flagged(r) else r['kind']; kinds[k] = kinds.get(k, 0) + 1
     print(f'sound effects (4-30 s, or tagged Sound FX; not counted above): {len(effects)}, flagged {share(effects):.0%}; kinds: {kinds}')
     n, agree, other = embedded_agreement(songs)
     print(f'embedded genre tags: {n} name a vocabulary genre, {agree} agree with the best genre; '
