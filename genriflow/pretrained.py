@@ -399,7 +399,7 @@ def probe_signals(sr:int=22050, seconds:float=30.0, seed:int=0) -> dict: # name 
          'sine-110': ('tone', 0.5 * tone(110)), 'sine-440': ('tone', 0.5 * tone(440)), 'sine-3000': ('tone', 0.3 * tone(3000)),
          'square-220': ('tone', 0.3 * np.sign(tone(220))), 'chord-c-major': ('tone', 0.5 * tone(261.6, 329.6, 392.0)),
          'chord-a-minor-7': ('tone', 0.5 * tone(220.0, 261.6, 329.6, 392.0)), 'silence': ('silence', np.zeros(n)),
-         'speech-like': ('speech', 0.5 * babble), 'speech-like-noise': ('speech', 0.5 * babble + 0.01 * rng.standard_normal(n))}
+         'speech-like': ('speech', 0.5 * babble), 'speech-like-noise': ('speech', 0.5 * babble + 0.05 * babble.std() * rng.standard_normal(n))}  # 20 dB SNR
     return {k: (kind, np.clip(y, -1, 1).astype(np.float32)) for k, (kind, y) in p.items()}
 
 # %% ../nbs/11_pretrained.ipynb #e2acd4f7

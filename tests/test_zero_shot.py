@@ -20,13 +20,14 @@ def classified(tmp_path_factory):
     from genriflow.pretrained import probe_signals
     from genriflow.synth import render_clip
     lib, out = tmp_path_factory.mktemp('probes'), tmp_path_factory.mktemp('out')
-    probes = probe_signals(sr=SR, seconds=20.0)
+    probes = probe_signals(sr=SR, seconds=12.0)
     for name in NON_MUSIC: sf.write(lib / f'{name}.wav', probes[name][1], SR)
     write_audio(lib / 'song.ogg', render_clip('blues', 20.0, 22050, seed=2), 22050)  # the tagger hears jazz, clearly
     if shutil.which('espeak-ng'):
         text = 'The weather today is cloudy with some rain in the afternoon. Please close the window before you leave.'
         subprocess.run(['espeak-ng', '-v', 'en', '-w', str(lib / 'espeak.wav'), text * 2], check=True, capture_output=True)
-    r = run_cli('classify', lib, '--output', out / 'genres.json', '--playlists', out / 'playlists', '--workers', 2, '--no-progress')
+    r = run_cli('classify', lib, '--output', out / 'genres.json', '--playlists', out / 'playlists', '--workers', 2, '--no-progress',
+                timeout=1200)  # the machine running the tests may be shared
     assert r.returncode == 0, r.stdout + r.stderr
     return {Path(row['path']).stem: row for row in json.loads((out / 'genres.json').read_text())}, out / 'playlists'
 
