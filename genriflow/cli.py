@@ -50,6 +50,8 @@ def print_table(rows:list, out:callable=print):
     for r in rows:
         if r.get('error'): out(f'{_short(r["path"]):<48}  {"FAILED":<24}'); continue
         label = f'{r["genre"]} / {r["runner_up"]}' if r.get('blend') else r['genre']
+        if not r['genre']: label = f"({r.get('kind') or 'no genre'})"  # speech, noise, tone, silence
+        elif r.get('uncertain'): label += ' (uncertain)'
         runner_p = r.get('runner_up_probability')
         runner_p = float('nan') if runner_p is None or runner_p == '' else float(runner_p)  # 0.0 is a probability, not a gap
         out(f'{_short(r["path"]):<48}  {label[:24]:<24} {float(r["probability"]):5.2f}  '
@@ -61,7 +63,9 @@ def print_summary(res:dict, output=None, playlists=None, out:callable=print):
     from genriflow.files import printable
     counts = {}
     for r in res['rows']:
-        if not r.get('error'): counts[r['genre']] = counts.get(r['genre'], 0) + 1
+        if not r.get('error'):
+            g = r['genre'] + (' (uncertain)' if r.get('uncertain') else '') if r['genre'] else f"({r.get('kind') or 'no genre'})"
+            counts[g] = counts.get(g, 0) + 1
     if counts: out('genres: ' + ', '.join(f'{g} {n}' for g, n in sorted(counts.items(), key=lambda kv: -kv[1])))
     rate = f' in {res["seconds"]:.1f} s ({res["classified"] / res["seconds"]:.2f} songs/s)' if res['classified'] and res['seconds'] > 0 else ''
     out(f'classified {res["classified"]}{rate}; skipped {res["skipped"]} unchanged; failed {len(res["failures"])}')

@@ -17,8 +17,8 @@ from .files import quiet_stderr, process_pool, worker_init, resolve_workers, res
 BLEND_MARGIN = 0.15  # top two probabilities closer than this: a blend
 
 # %% auto #0
-__all__ = ['BLEND_MARGIN', 'window_features', 'song_windows', 'Prediction', 'summarize', 'GenreClassifier', 'stream_results',
-           'musicnn_windows', 'MusicnnClassifier', 'check_thresholds', 'load_classifier']
+__all__ = ['BLEND_MARGIN', 'ZERO_SHOT_RULES', 'window_features', 'song_windows', 'Prediction', 'summarize', 'GenreClassifier',
+           'stream_results', 'musicnn_windows', 'MusicnnClassifier', 'check_thresholds', 'load_classifier']
 
 # %% ../nbs/12_inference.ipynb #5d63c437
 def window_features(wins:np.ndarray, # `(n_windows, samples)` at `cfg.sr`
@@ -69,7 +69,7 @@ class Prediction:
     windows:int=0 # windows averaged
     embedding:np.ndarray|None=dataclasses.field(default=None, repr=False) # the song's embedding, when asked for
     warning:str='' # one line when the song was read only in part (e.g. `truncated at 69 s of 155 s`)
-    extra:dict=dataclasses.field(default_factory=dict) # more columns: vocals, moods, uncertain, tags (pretrained tagger)
+    extra:dict=dataclasses.field(default_factory=dict) # more columns: confidence, uncertain, kind, vocals, moods, tags (tagger)
 
     @property
     def ok(self) -> bool: return self.error is None
@@ -80,9 +80,9 @@ class Prediction:
         return f'{self.genre} / {self.runner_up}' if self.blend else self.genre
 
     def row(self, class_names=None) -> dict:
-        "A flat record for CSV/JSON: the fixed columns, then `p_<genre>` per genre."
+        "A flat record for CSV/JSON: the fixed columns, then `p_<genre>` per genre (`extra` may refine `confidence`)."
         names = class_names or list(self.probabilities)
-        d = dict(path=self.path, genre=self.genre or '', probability=_r(self.probability),
+        d = dict(path=self.path, genre=self.genre or '', probability=_r(self.probability), confidence=_r(self.probability),
                  runner_up=self.runner_up or '', runner_up_probability=_r(self.runner_up_probability),
                  blend=bool(self.blend), top_k=' '.join(f'{g}:{p:.3f}' for g, p in self.top_k),
                  error=self.error or '', warning=self.warning or '', duration=_r(self.duration, 2), windows=self.windows)
@@ -302,6 +302,8 @@ def musicnn_windows(path:str|Path, # audio file
     return dict(features=None, duration=float('nan'), level=float('nan'), error=' '.join(msg.split()))
 
 # %% ../nbs/12_inference.ipynb #ffc2770a
+ZERO_SHOT_RULES = 2  # bumped when the zero-shot verdict changes, so results files of earlier rules are redone
+
 class MusicnnClassifier:
     "Genres of whole songs from the pretrained tagger: zero-shot from its genre tags, or a trained head on its embedding."
     def __init__(self, tagger, # a `genriflow.pretrained.MusicnnTagger`
@@ -313,7 +315,7 @@ class MusicnnClassifier:
         self.tagger, self.head, self.meta, self.source = tagger, head, meta or {}, source
         self.class_names = list(self.meta['class_names']) if head is not None else list(GENRES)
         self.blend_margin, self.edge_seconds, self.max_windows = blend_margin, edge_seconds, max_windows or DEFAULT_WINDOWS
-        ident = json.dumps(dict(source=source, meta=self.meta, windows=self.max_windows), sort_keys=True, default=str)
+        ident = json.dumps(dict(source=source, meta=self.meta, windows=self.max_windows, rules=ZERO_SHOT_RULES), sort_keys=True, default=str)
         self.model_id = hashlib.sha1(ident.encode()).hexdigest()[:12]
 
     @classmethod
@@ -350,22 +352,26 @@ def _head_probabilities(self:MusicnnClassifier, emb:np.ndarray) -> np.ndarray:
 @patch
 def _song(self:MusicnnClassifier, path, r:dict, out:dict, top_k:int) -> Prediction:
     "One song's `Prediction` from its windows' tags and embeddings `out` (`MusicnnTagger.tag_logmels`)."
-    from genriflow.pretrained import zero_shot, SILENCE_DBFS
+    from genriflow.pretrained import zero_shot, song_signals, SILENCE_DBFS
     tags = {m: dict(zip(self.tagger.tags[m], out[m].mean(0).tolist())) for m in ('msd', 'mtt')}
-    zs = zero_shot(dict(tags, silent=bool(r['level'] < SILENCE_DBFS)), top_k)
+    signals = song_signals(r['features'])
+    zs = zero_shot(dict(tags, silent=bool(r['level'] < SILENCE_DBFS), signals=signals), top_k)
     if self.head is None:
         total = sum(zs['scores'].values()) or 1.0
         probs = np.array([[zs['scores'].get(g, 0.0) / total for g in self.class_names]])
     else: probs = self._head_probabilities(out['embedding'])
     pred = summarize(path, probs, self.class_names, top_k, self.blend_margin, r['duration'])
     pred.windows, pred.embedding = len(r['features']), out['embedding'].mean(0)
-    pred.extra = dict(uncertain=bool(zs['uncertain']) if self.head is None else False, silent=zs['silent'],
-                      vocals=zs['vocals'] or '', moods=' '.join(f'{t}:{p:.2f}' for t, p in zs['moods']), tags=tags)
-    if self.meta.get('multi_label'): self._above_thresholds(pred)
-    if zs['silent'] or pred.extra['uncertain']:  # weak evidence is not forced into a genre
-        pred.extra['best_guess'], pred.genre = pred.genre, 'silent' if zs['silent'] else 'uncertain'
+    music = zs['kind'] == 'music'
+    pred.extra = dict(confidence=round(zs['confidence'] if self.head is None else pred.probability * music, 4),
+                      uncertain=bool(zs['uncertain']) if self.head is None else not music, kind=zs['kind'],
+                      silent=zs['silent'], vocals=zs['vocals'] or '', moods=' '.join(f'{t}:{p:.2f}' for t, p in zs['moods']),
+                      signals={k: round(v, 4) for k, v in signals.items()}, tags=tags)
+    if self.meta.get('multi_label'): self._above_thresholds(pred); pred.extra['uncertain'] |= not music
+    if not music:  # no genre for silence, noise, tones and speech; the tagger's nearest genre stays on record
+        pred.extra['best_guess'], pred.genre = pred.genre, None
     from genriflow.channels import song_channel  # bpm, energy, valence, danceability, channel, times, channel_note
-    pred.extra.update(song_channel(tags, r.get('signals'), pred.extra.get('kind'), zs['silent']))
+    pred.extra.update(song_channel(tags, r.get('signals'), zs['kind'], zs['silent']))
     return pred
 
 # %% ../nbs/12_inference.ipynb #9c66eca9

@@ -6,7 +6,7 @@ Docs: https://genriflow.github.io/genriflow/pretrained.html.md"""
 
 # %% ../nbs/11_pretrained.ipynb #0a06b1f8
 from __future__ import annotations
-import hashlib, json
+import functools, hashlib, json
 from pathlib import Path
 import numpy as np
 import torch
@@ -18,10 +18,13 @@ from .audio import read_windows
 
 # %% auto #0
 __all__ = ['WEIGHTS_DIR', 'MODELS', 'MUSICNN_SR', 'N_FFT', 'HOP', 'N_MELS', 'N_FRAMES', 'BN_EPS', 'CPU_BATCH', 'WINDOW_SECONDS',
-           'SILENCE_DBFS', 'DEFAULT_WINDOWS', 'GENRES', 'VOCAL_TAGS', 'INSTRUMENTAL_TAGS', 'MOODS', 'UNCERTAIN_SCORE',
-           'UNCERTAIN_RATIO', 'MusicnnError', 'weights_info', 'load_weights', 'logmel', 'patches', 'tf_batchnorm',
-           'FrontBlock', 'MidBlock', 'MusicnnNet', 'Musicnn', 'window_logmels', 'level_dbfs', 'is_silent',
-           'MusicnnTagger', 'song_logmels', 'genre_scores', 'zero_shot', 'EmbeddingHead']
+           'SILENCE_DBFS', 'DEFAULT_WINDOWS', 'GENRES', 'VOCAL_TAGS', 'INSTRUMENTAL_TAGS', 'MOODS', 'CALIBRATION_FILE',
+           'UNCERTAIN_CONFIDENCE', 'UNCERTAIN_RATIO', 'FAMILIES', 'STEADY_DB', 'TONE_DB', 'SPEECH_PAUSES',
+           'SPEECH_FLATNESS', 'SPEECH_TONALITY', 'MusicnnError', 'weights_info', 'load_weights', 'logmel', 'patches',
+           'tf_batchnorm', 'FrontBlock', 'MidBlock', 'MusicnnNet', 'Musicnn', 'window_logmels', 'level_dbfs',
+           'is_silent', 'MusicnnTagger', 'song_signals', 'song_logmels', 'genre_scores', 'genre_family',
+           'load_calibration', 'genre_confidence', 'speech_like', 'probe_signals', 'sound_kind', 'zero_shot',
+           'EmbeddingHead']
 
 # %% ../nbs/11_pretrained.ipynb #02ebb6a2
 WEIGHTS_DIR = Path(genriflow.__file__).parent / 'musicnn'  # shipped as package data
@@ -259,15 +262,33 @@ class MusicnnTagger:
 # %% ../nbs/11_pretrained.ipynb #a3b4657e
 DEFAULT_WINDOWS = 5  # windows per song: from 5 on, song tags correlate >= 0.98 with every-window tags, largest difference <= 0.08 (full run above)
 
+# %% ../nbs/11_pretrained.ipynb #1e0b77dd
+def song_signals(patches:np.ndarray, # `(n, 187, 96)` log-mel patches of a song's windows (`window_logmels`)
+                ) -> dict: # change, tonality, flatness, pauses
+    "What tells music from noise, tones and speech, measured on the windows' mel power in about a millisecond."
+    P = (10 ** np.asarray(patches, np.float64) - 1) / 1e4 + 1e-10  # undo log10(10000 S + 1): mel power
+    dB, (n, T, M) = 10 * np.log10(P), P.shape
+    blocks = dB[:, :T // 16 * 16].reshape(n, T // 16, 16, M).mean(2)  # 0.26 s blocks
+    live = blocks.mean(1) > blocks.mean(1).max(-1, keepdims=True) - 50  # bands within 50 dB of the loudest
+    spec = 10 * np.log10(P.mean(1))  # each window's long-term spectrum
+    from scipy.ndimage import median_filter
+    peaks = np.sort(spec - median_filter(spec, size=(1, 25), mode='nearest'), -1)[:, -3:]
+    frame_db = 10 * np.log10(P.sum(-1))
+    return dict(change=float(np.mean([np.median(b.std(0)[l]) for b, l in zip(blocks, live)])),
+                tonality=float(peaks.mean()), flatness=float((np.exp(np.log(P).mean(-1)) / P.mean(-1)).mean()),
+                pauses=float((frame_db < np.percentile(frame_db, 90, axis=1, keepdims=True) - 20).mean()))
+
 # %% ../nbs/11_pretrained.ipynb #08de6c65
 def _summarize(self:MusicnnTagger, out:dict, # `tag_windows` output for one song's windows
                duration:float, # the song's length in seconds
                level:float, # its windows' RMS level in dBFS (`level_dbfs`)
+               patches:np.ndarray|None=None, # the windows' log-mel patches: their `song_signals` are added
               ) -> dict:
-    "Song-level result: window probabilities and embeddings averaged, with the level and the silence flag."
+    "Song-level result: window probabilities and embeddings averaged, the level, the silence flag, the signals."
     return dict(msd=dict(zip(self.tags['msd'], out['msd'].mean(0).tolist())), mtt=dict(zip(self.tags['mtt'], out['mtt'].mean(0).tolist())),
                 embedding=out['embedding'].mean(0), windows=len(out['msd']), duration=float(duration),
-                level_dbfs=float(level), silent=bool(level < SILENCE_DBFS))
+                level_dbfs=float(level), silent=bool(level < SILENCE_DBFS),
+                signals=song_signals(patches) if patches is not None else None)
 
 def song_logmels(path:str|Path, # audio file (anything `genriflow.audio` decodes)
                  n_windows:int=DEFAULT_WINDOWS, # 3 s windows spread over the song
@@ -282,7 +303,7 @@ def _tag_song(self:MusicnnTagger, path:str|Path, # audio file (anything `genrifl
              ) -> dict: # msd {tag: p}, mtt {tag: p}, embedding (400,), windows, duration, level_dbfs, silent
     "Tag a whole song: decode `n_windows` windows at 16 kHz, run both networks, average over the windows."
     lm, duration, level = song_logmels(path, n_windows)
-    return self.summarize(self.tag_logmels(lm), duration, level)
+    return self.summarize(self.tag_logmels(lm), duration, level, lm)
 MusicnnTagger.summarize, MusicnnTagger.tag_song = _summarize, _tag_song
 
 # %% ../nbs/11_pretrained.ipynb #4733f296
@@ -305,10 +326,7 @@ INSTRUMENTAL_TAGS = [('mtt', 'no vocals'), ('mtt', 'no vocal'), ('mtt', 'no voic
 MOODS = [('msd', t) for t in ('beautiful', 'chillout', 'Mellow', 'chill', 'sad', 'happy', 'sexy', 'party', 'catchy', 'easy listening')] + \
         [('mtt', t) for t in ('soft', 'quiet', 'loud', 'slow', 'fast', 'weird')]
 
-# %% ../nbs/11_pretrained.ipynb #15e7780e
-UNCERTAIN_SCORE = 0.4  # top genre score below this: no genre tag is strong (every noise tried scores below it)
-UNCERTAIN_RATIO = 0.75  # runner-up at least this share of the top score: too close to call (noise: 0.77 and up)
-
+# %% ../nbs/11_pretrained.ipynb #2ccd06d4
 def genre_scores(tags:dict, # song-level tags: {'msd': {tag: p}, 'mtt': {tag: p}}, e.g. from `tag_song`
                 ) -> dict: # genre -> score, highest first
     "Each genre's score: the highest probability among its source tags."
@@ -318,19 +336,104 @@ def genre_scores(tags:dict, # song-level tags: {'msd': {tag: p}, 'mtt': {tag: p}
 def _strongest(tags:dict, pairs:list) -> tuple[float, str]:
     return max(((float(tags[m][t]), t) for m, t in pairs))
 
-# %% ../nbs/11_pretrained.ipynb #97c216c9
+# %% ../nbs/11_pretrained.ipynb #f2b8eabf
+CALIBRATION_FILE = WEIGHTS_DIR / 'calibration.json'  # measured on real recordings by benchmarks/bench_zero_shot.py --calibrate
+UNCERTAIN_CONFIDENCE = 0.05  # genre evidence weaker than in 95% of the real recordings measured: a weak guess
+UNCERTAIN_RATIO = 0.95  # runner-up of another family at least this share of the top score: a tie
+FAMILIES = {'electronic': ('electronic', 'techno', 'house', 'dance'), 'rock': ('rock', 'metal', 'punk', 'indie'),
+            'ambient': ('ambient', 'new age')}  # neighbours: a tie between them still names the family
+
+def genre_family(genre:str) -> str: return next((f for f, gs in FAMILIES.items() if genre in gs), genre)
+
+@functools.cache
+def load_calibration(path:str|None=None, # default: `CALIBRATION_FILE`, shipped with the package
+                    ) -> dict: # top_score_quantiles, songs, packages, made_by
+    "What the zero-shot rules measured on real recordings: the spread of real songs' top genre scores."
+    path = Path(path or CALIBRATION_FILE)
+    try: return json.loads(path.read_text(encoding='utf-8'))
+    except FileNotFoundError: raise MusicnnError(f'{path}: zero-shot calibration missing (reinstall genriflow)') from None
+    except (OSError, ValueError) as e: raise MusicnnError(f'{path}: unreadable zero-shot calibration ({type(e).__name__})') from None
+
+def genre_confidence(top_score:float, # a song's top genre score (`genre_scores`)
+                     calibration:dict|None=None) -> float: # default: `load_calibration()`
+    "The share of the real recordings measured whose top genre score is below `top_score` (0.5: a typical real song)."
+    q = np.asarray((calibration or load_calibration())['top_score_quantiles'], np.float64)
+    return float(np.interp(top_score, q, np.linspace(0, 1, len(q))))
+
+# %% ../nbs/11_pretrained.ipynb #4ebeb232
+def _coloured_noise(beta:float, n:int, rng) -> np.ndarray:
+    "Noise whose power falls as 1/f**beta (0 white, 1 pink, 2 brown), peak 1."
+    X = np.fft.rfft(rng.standard_normal(n)); f = np.maximum(np.arange(len(X)), 1)
+    y = np.fft.irfft(X / f ** (beta / 2), n=n); return y / np.abs(y).max()
+
+_VOWELS = ((730, 1090, 2440), (530, 1840, 2480), (270, 2290, 3010), (570, 840, 2410), (300, 870, 2240))  # formants, Hz
+
+def _resonate(x:np.ndarray, sr:int, freqs, bandwidth:float=90.0) -> np.ndarray:
+    "`x` through a two-pole resonator at each frequency (a formant filter)."
+    from scipy.signal import lfilter
+    for f in freqs:
+        r = np.exp(-np.pi * bandwidth / sr); x = lfilter([1 - r], [1, -2 * r * np.cos(2 * np.pi * f / sr), r * r], x)
+    return x
+
+# %% ../nbs/11_pretrained.ipynb #4001fb29
+def speech_like(seconds:float, sr:int, rng) -> np.ndarray:
+    "Formant-synthesised babble: words of 2-4 voiced syllables with falling pitch and noisy consonants, pauses between."
+    out, n_total = [], int(seconds * sr)
+    while sum(map(len, out)) < n_total:
+        for _ in range(rng.integers(2, 5)):
+            n = int(sr * rng.uniform(0.12, 0.25)); f0 = rng.uniform(100, 180) * np.linspace(1.1, 0.9, n)
+            pulses = np.diff(np.floor(np.cumsum(f0 / sr)), prepend=0.0)  # one glottal pulse per period
+            out += [0.3 * _resonate(rng.standard_normal(int(sr * 0.04)), sr, (3500, 5000), 800),
+                    _resonate(pulses, sr, _VOWELS[rng.integers(len(_VOWELS))]) * np.hanning(n)]
+        out.append(np.zeros(int(sr * rng.uniform(0.1, 0.5))))
+    y = np.concatenate(out)[:n_total]; return y / np.abs(y).max()
+
+# %% ../nbs/11_pretrained.ipynb #5ec4b069
+def probe_signals(sr:int=22050, seconds:float=30.0, seed:int=0) -> dict: # name -> (kind, float32 audio)
+    "Non-music probes: noise of three colours and two levels, tones and chords, digital silence, speech-like babble."
+    rng = np.random.default_rng(seed); n = int(sr * seconds); t = np.arange(n) / sr
+    tone = lambda *fs: sum(np.sin(2 * np.pi * f * t) for f in fs) / len(fs)
+    babble = speech_like(seconds, sr, rng)
+    p = {'white-noise': ('noise', 0.3 * rng.standard_normal(n)), 'white-noise-quiet': ('noise', 0.01 * rng.standard_normal(n)),
+         'pink-noise': ('noise', 0.5 * _coloured_noise(1, n, rng)), 'brown-noise': ('noise', 0.5 * _coloured_noise(2, n, rng)),
+         'sine-110': ('tone', 0.5 * tone(110)), 'sine-440': ('tone', 0.5 * tone(440)), 'sine-3000': ('tone', 0.3 * tone(3000)),
+         'square-220': ('tone', 0.3 * np.sign(tone(220))), 'chord-c-major': ('tone', 0.5 * tone(261.6, 329.6, 392.0)),
+         'chord-a-minor-7': ('tone', 0.5 * tone(220.0, 261.6, 329.6, 392.0)), 'silence': ('silence', np.zeros(n)),
+         'speech-like': ('speech', 0.5 * babble), 'speech-like-noise': ('speech', 0.5 * babble + 0.05 * babble.std() * rng.standard_normal(n))}  # 20 dB SNR
+    return {k: (kind, np.clip(y, -1, 1).astype(np.float32)) for k, (kind, y) in p.items()}
+
+# %% ../nbs/11_pretrained.ipynb #e2acd4f7
+STEADY_DB = 1.4  # spectrum moving less than this between 0.26 s blocks (dB, median band): steady, noise or a tone
+TONE_DB = 10.0  # a steady sound whose strongest peaks stand this far above the spectrum around them (dB): a tone
+SPEECH_PAUSES, SPEECH_FLATNESS = 0.1, 0.05  # this share of frames 20 dB down and this flatness: speech,
+SPEECH_TONALITY = 13.0  # ... unless its peaks stand this far out (dB): held notes, as in sparse music
+
+def sound_kind(signals:dict, # `song_signals` of a song that is not silent
+              ) -> str: # 'music', 'speech', 'noise' or 'tone'
+    "What a sound is, from its signals: steady: noise or a tone; gapped, noisy, no held notes: speech; the rest music."
+    if signals['change'] < STEADY_DB: return 'tone' if signals['tonality'] >= TONE_DB else 'noise'
+    if (signals['pauses'] >= SPEECH_PAUSES and signals['flatness'] >= SPEECH_FLATNESS
+        and signals['tonality'] < SPEECH_TONALITY): return 'speech'
+    return 'music'
+
+# %% ../nbs/11_pretrained.ipynb #8574ce1b
 def zero_shot(tags:dict, # song-level tags from `MusicnnTagger.tag_song` (or any dict with 'msd' and 'mtt' {tag: p})
               top_k:int=3, # genres listed
-             ) -> dict: # genre, genres [(genre, share)], scores, uncertain, vocals, moods, silent
-    "Genre, vocals and moods from musicnn's tags, with no training: the tag vocabularies read as labels."
-    if tags.get('silent'): return dict(genre=None, genres=[], scores={}, uncertain=True, vocals=None, moods=[], silent=True)
+             ) -> dict: # genre, best, genres, scores, confidence, uncertain, kind, vocals, moods, silent
+    "Genre, confidence, kind of sound, vocals and moods from musicnn's tags and the windows' signals, with no training."
+    kind = 'silence' if tags.get('silent') else sound_kind(tags['signals']) if tags.get('signals') else 'music'
+    if kind == 'silence': return dict(genre=None, best=None, genres=[], scores={}, confidence=0.0, uncertain=True,
+                                      kind=kind, vocals=None, moods=[], silent=True)
     scores = genre_scores(tags)
     ranked, total = list(scores.items()), sum(scores.values()) or 1.0
-    (g1, s1), (_, s2) = ranked[0], ranked[1]
+    (g1, s1), (g2, s2) = ranked[0], ranked[1]
+    music, confidence = kind == 'music', genre_confidence(s1)
     vocal, instrumental = _strongest(tags, VOCAL_TAGS), _strongest(tags, INSTRUMENTAL_TAGS)
     moods = sorted(((float(tags[m][t]), t) for m, t in MOODS), reverse=True)[:3]
-    return dict(genre=g1, genres=[(g, s / total) for g, s in ranked[:top_k]], scores=scores,
-                uncertain=bool(s1 < UNCERTAIN_SCORE or s2 >= UNCERTAIN_RATIO * s1),
+    return dict(genre=g1 if music else None, best=g1, genres=[(g, s / total) for g, s in ranked[:top_k]], scores=scores,
+                confidence=confidence if music else 0.0, kind=kind,
+                uncertain=bool(not music or confidence < UNCERTAIN_CONFIDENCE
+                               or (s2 >= UNCERTAIN_RATIO * s1 and genre_family(g1) != genre_family(g2))),
                 vocals='vocals' if vocal[0] > instrumental[0] else 'instrumental',
                 moods=[(t, p) for p, t in moods], silent=False)
 
