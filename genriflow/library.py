@@ -233,10 +233,13 @@ def _resume(output, files:list, model_id:str, embeddings:bool, out:callable=prin
 def _tag(row:dict, write_tags:bool|dict, # True, or `tags.write_tags` options (replace_genre, field, separator)
          saved:callable|None=None, # called once the file is rewritten, so the results record it at once
         ) -> str|None:
-    "Add the genre of a confident row to its file's tags if asked and not done yet; the one-line error, if any."
+    "Add a confident row's genre, BPM and mood channel to its file's tags if asked and not done yet; the error, if any."
     from genriflow.tags import write_tags as write
+    from genriflow.channels import tag_values
     if not write_tags or not confident(row) or row.get('tagged') == row['genre']: return None
-    try: rewritten = write(row['path'], [row['genre']], **(write_tags if isinstance(write_tags, dict) else {}))
+    opts, more = (write_tags if isinstance(write_tags, dict) else {}), tag_values(row)
+    bpm, mood = (float(more['bpm']) if 'bpm' in more else None), ([more['mood']] if 'mood' in more else None)
+    try: rewritten = write(row['path'], [row['genre']], bpm=bpm, mood=mood, **opts)
     except UserError as e: return ' '.join(str(e).split())
     row.update(file_stamp(row['path']), tagged=row['genre'])
     if rewritten and saved: saved()
