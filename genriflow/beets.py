@@ -6,7 +6,7 @@ Docs: https://genriflow.github.io/genriflow/beets.html.md"""
 
 # %% ../nbs/21_beets.ipynb #6ab7a6b0
 from __future__ import annotations
-import os
+import math, os
 from .files import UserError
 from .library import confident
 
@@ -26,13 +26,15 @@ def require_beets():
 def item_attributes(pred, # a `Prediction` of `GenreClassifier` or `MusicnnClassifier`
                     model_id:str, # the classifier's `model_id`
                    ) -> dict: # flexible attributes for a beets item
-    "What a prediction stores on its item: best genre (a weak guess flagged), confidence, moods."
-    extra = pred.extra or {}
-    attrs = dict(genriflow_genre=extra.get('best_guess') or pred.genre,
-                 genriflow_confidence=round(float(pred.probability), 4),
-                 genriflow_uncertain=not confident(pred.row()), genriflow_model=model_id)
+    "What a prediction stores on its item: best genre (a weak guess flagged), confidence, moods, tempo, channel."
+    extra, row = pred.extra or {}, pred.row()
+    attrs = dict(genriflow_genre=pred.genre or extra.get('best_guess') or '',
+                 genriflow_confidence=float(row['confidence']), genriflow_uncertain=not confident(row),
+                 genriflow_kind=row.get('kind') or 'music', genriflow_model=model_id)
     if extra.get('moods'): attrs['genriflow_moods'] = extra['moods']
     if 'genres' in extra: attrs['genriflow_genres'] = extra['genres']
+    if math.isfinite(bpm := float(row.get('bpm') or 'nan')): attrs['genriflow_bpm'] = int(round(bpm))
+    if row.get('channel'): attrs['genriflow_channel'] = row['channel']
     return attrs
 
 def set_genre(item, attrs:dict):
@@ -41,6 +43,7 @@ def set_genre(item, attrs:dict):
     names = names or [attrs['genriflow_genre']]
     if 'genres' in type(item)._fields: item.genres = names
     else: item.genre = '; '.join(names)
+    if not item.get('bpm') and 'genriflow_bpm' in attrs: item.bpm = attrs['genriflow_bpm']  # fill, never replace
 
 # %% ../nbs/21_beets.ipynb #7f6aa161
 def pending(items, # beets items
