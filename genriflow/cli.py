@@ -345,7 +345,7 @@ def _add_classify(sub):
     s = sub.add_parser('classify', help='the genre of every song in files and folders', formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EPILOG,
                        description='Classify songs (files, and folders searched recursively). With no --model, the built-in pretrained\n'
                        'tagger (musicnn, trained on real music) names genres, vocals and moods. --output saves one row per file\n'
-                       '(CSV or JSON) and makes reruns skip unchanged songs. Music files are never modified, except the GENRE tag with --write-tags.')
+                       '(CSV or JSON) and makes reruns skip unchanged songs. Music files are never modified, except their genre, BPM and mood tags with --write-tags.')
     s.add_argument('paths', nargs='+', metavar='PATH', help='audio files or folders')
     s.add_argument('--model', default=None, metavar='BUNDLE', help="a trained model bundle folder, or 'musicnn' (default: the built-in tagger)")
     s.add_argument('--output', '-o', metavar='FILE', help='results .csv or .json (resumable: unchanged songs are skipped)')
@@ -353,7 +353,7 @@ def _add_classify(sub):
     s.add_argument('--embeddings', action='store_true', help='also save each song\'s embedding beside --output (for similar and map)')
     s.add_argument('--top-k', type=int, default=3, metavar='N', help='genres listed per song (default 3)')
     s.add_argument('--blend-margin', type=float, default=0.15, metavar='P', help='top two closer than this: a blend (default 0.15)')
-    s.add_argument('--write-tags', action='store_true', help="add the genre to each confident song's GENRE tag, beside the user's "
+    s.add_argument('--write-tags', action='store_true', help="add the genre (and BPM, mood) to each confident song's tags, beside the user's "
                    'genres (atomically; tag version, links, owner kept; decoded audio verified identical)')
     s.add_argument('--replace-genre', action='store_true', help="with --write-tags: replace the user's genres instead of adding to them")
     s.add_argument('--genre-separator', metavar='SEP', help="with --write-tags: join the genres into one string with SEP (e.g. '; ')")
