@@ -23,6 +23,20 @@ def chromium() -> str | None:
     return next((p for n in ('chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable') if (p := shutil.which(n))), None)
 
 
+def drawn_in_chromium(page: Path, n: int) -> str:
+    "Load a map page in headless Chromium, check it drew all `n` points; the browser (skip without one, fail under CI)."
+    exe = chromium()
+    if not exe:
+        if os.environ.get('CI'): pytest.fail('CI is set but Chromium is not installed: apt-get install -y chromium')
+        pytest.skip('Chromium is not installed (apt-get install -y chromium); CI would fail here')
+    r = headless(exe, '--virtual-time-budget=10000', '--dump-dom', page.as_uri())
+    assert r.returncode == 0, r.stderr[-2000:]
+    points, drawn = re.search(r'data-points="(\d+)"', r.stdout), re.search(r'data-drawn="(\d+)"', r.stdout)
+    assert points and drawn, 'the plot did not finish drawing: ' + r.stdout[-500:]
+    assert int(points.group(1)) == n and int(drawn.group(1)) == n, (points.group(1), drawn.group(1), n)
+    return exe
+
+
 def headless(exe: str, *args, timeout=60) -> subprocess.CompletedProcess:
     "Run headless Chromium once with every network request failing (the page must be self-contained)."
     profile = tempfile.mkdtemp(prefix='genriflow-chromium-')
@@ -59,16 +73,7 @@ def test_library_map_renders_offline(tmp_path):
     assert not re.search(r'<script[^>]+src=["\']https?:', html), 'the page loads a script from the network'
     assert html.count('"mode":"markers"') == len(MAP_GENRES), 'one trace per genre'
     assert not list(tmp_path.glob('.library.html.*')), 'temporary file left behind'
-    exe = chromium()
-    if not exe:
-        if os.environ.get('CI'): pytest.fail('CI is set but Chromium is not installed: apt-get install -y chromium')
-        pytest.skip('Chromium is not installed (apt-get install -y chromium); CI would fail here')
-    r = headless(exe, '--virtual-time-budget=10000', '--dump-dom', page.as_uri())
-    assert r.returncode == 0, r.stderr[-2000:]
-    points = re.search(r'data-points="(\d+)"', r.stdout)
-    drawn = re.search(r'data-drawn="(\d+)"', r.stdout)
-    assert points and drawn, 'the plot did not finish drawing: ' + r.stdout[-500:]
-    assert int(points.group(1)) == len(paths) and int(drawn.group(1)) == len(paths), (points.group(1), drawn.group(1))
+    exe = drawn_in_chromium(page, len(paths))
     shot = ARTIFACTS / 'library_map.png'
     ARTIFACTS.mkdir(exist_ok=True); shot.unlink(missing_ok=True)
     r = headless(exe, '--virtual-time-budget=10000', f'--screenshot={shot}', '--window-size=1200,800', page.as_uri())
