@@ -163,12 +163,13 @@ def _explain_tags(clf, path:str|Path, top:int=8) -> dict:
     scores = sum(align[k] * tag_p[k.split(': ')[0]][k.split(': ', 1)[1]] for k in best[:3])
     starts = window_offsets(r['duration'], WINDOW_SECONDS, clf.edge_seconds, clf.max_windows)[:len(r['features'])]
     named = [k for k in best[:3] if weight[k] > 0]
-    said = f'{pred.genre} (best guess {genre}, {pred.probability:.2f})' if pred.genre != genre else f'{genre} ({pred.probability:.2f})'
+    verdict = pred.genre or (pred.extra or {}).get('kind', '')  # non-music has a kind, no genre
+    said = f'{verdict} (best guess {genre}, {pred.probability:.2f})' if verdict != genre else f'{genre} ({pred.probability:.2f})'
     why = 'from the tags ' + ', '.join(f"'{k.split(': ', 1)[1]}'" for k in named) if named else 'no tag carries it'
     fig = lambda: explanation_figure(P / np.maximum(P.sum(1, keepdims=True), 1e-12), starts, clf.class_names, WINDOW_SECONDS,
                                      int(np.argmax(scores)), {k: weight[k] for k in best},
                                      'alignment × tag probability' if clf.head is not None else 'tag probability', 'musicnn tags', title=Path(path).name)
-    return dict(sentence=f'{said}, {why}' + _strongest(starts, scores, WINDOW_SECONDS), genre=genre, verdict=pred.genre,
+    return dict(sentence=f'{said}, {why}' + _strongest(starts, scores, WINDOW_SECONDS), genre=genre, verdict=verdict,
                 probability=pred.probability, groups={}, tags={k: weight[k] for k in best}, window_seconds=WINDOW_SECONDS, starts=starts,
                 scores=[float(s) for s in scores], window_probs=P, figure=fig)
 
