@@ -16,11 +16,11 @@ from .files import UserError, atomic_write
 __all__ = ['CHANNELS', 'TIMES', 'ONSET_FPS', 'MAX_LAG', 'BPM_RANGE', 'MIN_TEMPO_SECONDS', 'PRIOR_BPM', 'PRIOR_OCTAVES',
            'FAST_TAGS', 'SLOW_TAGS', 'PITCHES', 'KEY_PROFILES', 'ENERGY_TAGS', 'VALENCE_TAGS', 'DANCE_TAGS',
            'CHANNEL_CENTRES', 'TIME_RULES', 'TIME_ENERGY', 'MIN_MOOD_CONFIDENCE', 'NOISE_BEAT', 'NOISE_TONES',
-           'CHANNEL_FIELDS', 'ORDERS', 'MIN_TAG_BPM_CONFIDENCE', 'CHANNEL_COLOURS', 'click_track', 'demo_tempo',
-           'onset_envelopes', 'window_tempogram', 'tempo_candidates', 'tempo_prior', 'estimate_tempo', 'audio_signals',
-           'worker_signals', 'key_mode', 'tonalness', 'tag_balance', 'audio_parts', 'mood_scores', 'pick_channel',
-           'pick_times', 'song_channel', 'write_channel_playlists', 'tag_values', 'read_rows', 'bundle_channels',
-           'rebuild_channels', 'mood_figure', 'mood_map']
+           'CHANNEL_FIELDS', 'TEMPO_KINDS', 'ORDERS', 'MIN_TAG_BPM_CONFIDENCE', 'CHANNEL_COLOURS', 'click_track',
+           'demo_tempo', 'onset_envelopes', 'window_tempogram', 'tempo_candidates', 'tempo_prior', 'estimate_tempo',
+           'audio_signals', 'worker_signals', 'key_mode', 'tonalness', 'tag_balance', 'audio_parts', 'mood_scores',
+           'pick_channel', 'pick_times', 'song_channel', 'write_channel_playlists', 'tag_values', 'read_rows',
+           'bundle_channels', 'rebuild_channels', 'mood_figure', 'mood_map']
 
 # %% ../nbs/22_channels.ipynb #c348bbaa
 CHANNELS = ('Energetic', 'Relax', 'Mellow', 'Upbeat', 'Emotional', 'Lounge', 'Dance', 'Extreme')  # SensMe's mood channels
@@ -238,10 +238,12 @@ NOISE_BEAT, NOISE_TONES = 0.1, 0.15  # tempo confidence and tonalness both below
 CHANNEL_FIELDS = ('bpm', 'bpm_confidence', 'energy', 'valence', 'danceability', 'mood_confidence', 'channel', 'times',
                   'channel_note')
 
+TEMPO_KINDS = ('music', 'tone')  # a click track or metronome is a 'tone' to the music detector: its tempo is real
+
 def _no_channel(signals:dict|None, kind:str|None, silent:bool) -> str:
-    "Why a song gets no tempo and no channel ('' if it gets them)."
+    "Why a song gets no tempo and no channel ('' if it gets a tempo; a channel needs music too)."
     if silent: return 'silence: no tempo, no channel'
-    if (kind or 'music') != 'music': return f'not music ({kind}): no tempo, no channel'
+    if (kind or 'music') not in TEMPO_KINDS: return f'not music ({kind}): no tempo, no channel'
     if not signals: return 'no audio signals for a tempo (the windows were read without them)'
     if signals.get('error'): return f'tempo and mood failed: {signals["error"]}'
     if signals['seconds'] < MIN_TEMPO_SECONDS:
@@ -260,6 +262,9 @@ def song_channel(tags:dict|None, # song-level tags {'msd': {...}, 'mtt': {...}} 
     tempo = estimate_tempo(np.asarray(signals['tempogram'], np.float32), tempo_prior(tags, signals['onset_rate']))
     if tempo['confidence'] < NOISE_BEAT and tonalness(signals['chroma']) < NOISE_TONES:
         return dict(row, channel_note='noise-like: no steady beat and no tones: no tempo, no channel')
+    if (kind or 'music') != 'music':  # a pulse train: a tempo, but no mood to speak of
+        return dict(row, bpm=round(tempo['bpm'], 1), bpm_confidence=round(tempo['confidence'], 3),
+                    channel_note=f'not music ({kind}): a tempo, no channel')
     m = mood_scores(tags, signals, tempo)
     row.update({k: round(float(m[k]), 3) for k in ('energy', 'valence', 'danceability', 'mood_confidence')},
                bpm=round(tempo['bpm'], 1), bpm_confidence=round(tempo['confidence'], 3),
