@@ -338,9 +338,10 @@ def track_sigmoids(head, embs:list, idx) -> np.ndarray:
         out = [torch.sigmoid(head(torch.from_numpy(embs[i]).float().to(dev))).mean(0) for i in idx]
     return torch.stack(out).cpu().numpy()
 
-# %% ../nbs/20_labels.ipynb #8e621315
+# %% ../nbs/20_labels.ipynb #6c2e1bb2
 THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.05), 2)  # the candidates
 
+# %% ../nbs/20_labels.ipynb #8e621315
 def choose_thresholds(P:np.ndarray, # out-of-fold track probabilities `(n, C)`
                       Y:np.ndarray, # the true categories `(n, C)` 0/1
                       grid:np.ndarray=THRESHOLDS) -> np.ndarray: # `(C,)`
