@@ -344,8 +344,10 @@ THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.05), 2)  # the candidates
 # %% ../nbs/20_labels.ipynb #8e621315
 def choose_thresholds(P:np.ndarray, # out-of-fold track probabilities `(n, C)`
                       Y:np.ndarray, # the true categories `(n, C)` 0/1
-                      grid:np.ndarray=THRESHOLDS) -> np.ndarray: # `(C,)`
+                      grid:np.ndarray|None=None, # candidates (default `THRESHOLDS`)
+                     ) -> np.ndarray: # `(C,)`
     "Per category, the threshold with the best F1 (ties: the one nearest 0.5)."
+    grid = THRESHOLDS if grid is None else grid
     pred, y = P[:, :, None] >= grid, Y.astype(bool)[:, :, None]
     tp, fp, fn = (pred & y).sum(0), (pred & ~y).sum(0), (~pred & y).sum(0)
     f1 = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
