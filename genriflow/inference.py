@@ -367,7 +367,9 @@ def _song(self:MusicnnClassifier, path, r:dict, out:dict, top_k:int) -> Predicti
                       uncertain=bool(zs['uncertain']) if self.head is None else not music, kind=zs['kind'],
                       silent=zs['silent'], vocals=zs['vocals'] or '', moods=' '.join(f'{t}:{p:.2f}' for t, p in zs['moods']),
                       signals={k: round(v, 4) for k, v in signals.items()}, tags=tags)
-    if self.meta.get('multi_label'): self._above_thresholds(pred); pred.extra['uncertain'] |= not music
+    if self.meta.get('multi_label'):  # every category above its threshold; none for non-music
+        if music: self._above_thresholds(pred)
+        else: pred.extra['genres'] = ''
     if not music:  # no genre for silence, noise, tones and speech; the tagger's nearest genre stays on record
         pred.extra['best_guess'], pred.genre = pred.genre, None
     from genriflow.channels import song_channel  # bpm, energy, valence, danceability, channel, times, channel_note

@@ -55,11 +55,11 @@ def test_eval_fast_path_equals_plain_block(nets):
     "Eval-mode front-end blocks take min/max before ReLU and batch norm; training-mode arithmetic must agree."
     import torch.nn.functional as F
     blk = nets['msd'].net.timbral[0]
-    x = torch.randn(2, 1, 30, 96)
+    x = torch.randn(2, 1, 30, 96, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         plain = blk.bn(F.relu(blk.conv(F.pad(x, (0, 0, 3, 3))))).amax(3)
         assert (blk.bn.weight < 0).any()  # the min branch is used by the real weights
-        torch.testing.assert_close(blk(x), plain, rtol=1e-6, atol=1e-5)
+        torch.testing.assert_close(blk(x), plain, rtol=1e-5, atol=1e-4)  # float32 reassociation; a wrong path is off by O(1)
 
 
 def test_front_end_matches_musicnn_within_float16(ref):

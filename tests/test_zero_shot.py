@@ -43,7 +43,7 @@ def test_non_music_gets_its_kind_and_no_genre(classified, name):
 
 def test_non_music_never_reaches_a_playlist(classified):
     rows, playlists = classified
-    listed = ' '.join(p.read_text() for p in playlists.glob('*.m3u'))
+    listed = ' '.join(p.read_text() for p in playlists.glob('*.m3u8'))
     assert not any(f'{name}.wav' in listed for name in NON_MUSIC) and 'espeak.wav' not in listed
 
 
@@ -52,7 +52,7 @@ def test_a_song_with_clear_tags_is_music_and_not_flagged(classified):
     song = rows['song']
     assert (song['kind'], song['uncertain'], song['silent']) == ('music', False, False), song
     assert song['genre'] and 0.5 < song['confidence'] <= 1
-    assert 'song.ogg' in (playlists / f"{song['genre']}.m3u").read_text()
+    assert 'song.ogg' in (playlists / f"{song['genre']}.m3u8").read_text()
 
 
 def test_espeak_speech_is_speech(classified):
