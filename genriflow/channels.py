@@ -18,9 +18,9 @@ __all__ = ['CHANNELS', 'TIMES', 'ONSET_FPS', 'MAX_LAG', 'BPM_RANGE', 'MIN_TEMPO_
            'CHANNEL_CENTRES', 'TIME_RULES', 'TIME_ENERGY', 'MIN_MOOD_CONFIDENCE', 'NOISE_BEAT', 'NOISE_TONES',
            'CHANNEL_FIELDS', 'TEMPO_KINDS', 'ORDERS', 'MIN_TAG_BPM_CONFIDENCE', 'CHANNEL_COLOURS', 'click_track',
            'demo_tempo', 'onset_envelopes', 'window_tempogram', 'tempo_candidates', 'tempo_prior', 'estimate_tempo',
-           'audio_signals', 'worker_signals', 'key_mode', 'tonalness', 'tag_balance', 'audio_parts', 'mood_scores',
-           'pick_channel', 'pick_times', 'song_channel', 'write_channel_playlists', 'tag_values', 'read_rows',
-           'bundle_channels', 'rebuild_channels', 'mood_figure', 'mood_map']
+           'count_onsets', 'audio_signals', 'worker_signals', 'key_mode', 'tonalness', 'tag_balance', 'audio_parts',
+           'mood_scores', 'pick_channel', 'pick_times', 'song_channel', 'write_channel_playlists', 'tag_values',
+           'read_rows', 'bundle_channels', 'rebuild_channels', 'mood_figure', 'mood_map']
 
 # %% ../nbs/22_channels.ipynb #c348bbaa
 CHANNELS = ('Energetic', 'Relax', 'Mellow', 'Upbeat', 'Emotional', 'Lounge', 'Dance', 'Extreme')  # SensMe's mood channels
@@ -113,6 +113,19 @@ def estimate_tempo(tempogram:np.ndarray, # `(n, lags)` from `window_tempogram`
     height = [np.interp(60 * ONSET_FPS / bpm, np.arange(tempogram.shape[1]), w) for w in tempogram]
     return dict(bpm=float(bpm), confidence=float(np.clip(np.mean(height), 0, 1)), candidates=cands[:5])
 
+# %% ../nbs/22_channels.ipynb #a425a4c1
+def count_onsets(env:np.ndarray, # one window's onset-strength envelope
+                 pre_max:int=1, post_max:int=1, pre_avg:int=6, post_avg:int=7, wait:int=1, delta:float=0.07) -> int:
+    "Onsets in `env` by `librosa.util.peak_pick`'s greedy rule on the min-max normalized envelope (its defaults at our hop)."
+    x = np.asarray(env, np.float64); x = x - x.min(); x = x / (x.max() + np.finfo(np.float64).tiny)
+    if not x.any() or not np.isfinite(x).all(): return 0
+    n, count, end = 0, 0, len(x)
+    while n < end:
+        if x[n] == x[max(0, n - pre_max):min(n + post_max, end)].max() and \
+           x[n] >= x[max(0, n - pre_avg):min(n + post_avg, end)].mean() + delta: count += 1; n += wait + 1
+        else: n += 1
+    return count
+
 # %% ../nbs/22_channels.ipynb #28182810
 def audio_signals(wins:np.ndarray, # `(n, samples)` a song's windows at 16 kHz
                   logmels:np.ndarray, # their log-mel patches `(n, 187, 96)`
@@ -124,8 +137,7 @@ def audio_signals(wins:np.ndarray, # `(n, samples)` a song's windows at 16 kHz
     db = 20 * np.log10(np.maximum(rms, 1e-10))
     power = (10.0 ** np.asarray(logmels, np.float64) - 1).mean(axis=(0, 1))  # undo log10(10000 S + 1)
     chroma = librosa.feature.chroma_stft(y=wins, sr=MUSICNN_SR, n_fft=2048, hop_length=1024, tuning=0.0)
-    onsets = sum(len(librosa.onset.onset_detect(onset_envelope=e, sr=MUSICNN_SR, hop_length=HOP))
-                 for e in env)
+    onsets = sum(count_onsets(e) for e in env)
     centroid = power @ np.arange(len(power)) / max(power.sum(), 1e-12) / (len(power) - 1)
     return dict(tempogram=window_tempogram(env).astype(np.float32), seconds=wins.size / MUSICNN_SR,
                 onset_rate=onsets / (wins.size / MUSICNN_SR), loudness_db=float(np.median(db)),
