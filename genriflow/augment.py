@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from .audio import AudioError
 from .features import FeatureConfig, extract
-from .files import atomic_writer, one_blas_thread
+from .files import atomic_writer, one_blas_thread, one_line
 from .preprocessing import load_clip, file_identity, cache_dir, imap_unordered, store_dtype
 
 # %% auto #0
@@ -93,7 +93,7 @@ def _augment_one(path:str, dest:str, kind:str, copy:int, seed:int, config:Featur
         with atomic_writer(dest) as f: np.save(f, X.astype(dtype, copy=False))
         return dict(dest=str(dest), status='computed', reason='')
     except (AudioError, OSError) as e:
-        return dict(dest=str(dest), status='failed', reason=' '.join(str(e).split()))
+        return dict(dest=str(dest), status='failed', reason=one_line(e))
 
 # %% ../nbs/04_augment.ipynb #d27ba8c9
 def augment_features(table:pd.DataFrame, # training rows of a manifest (needs `path`; `split`, if present, all 'train')

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from .files import UserError, atomic_writer
+from .files import UserError, atomic_writer, one_line
 from .cnn import GenreCNN
 from .lstm import LSTMCNN
 from .pretrained import EmbeddingHead
@@ -276,7 +276,7 @@ def read_bundle_meta(folder:str|Path) -> dict:
     try: meta = json.loads(path.read_bytes(), parse_constant=_no_constant)
     except RecursionError: raise BundleError(f'{path}: not valid JSON (nested too deeply)') from None
     except ValueError as e:  # also an integer too long to parse (Python's limit of 4300 digits)
-        raise BundleError(f'{path}: not valid JSON ({" ".join(str(e).split())[:100]})') from None
+        raise BundleError(f'{path}: not valid JSON ({one_line(e)[:100]})') from None
     return check_meta(meta, path)
 
 # %% ../nbs/10_bundle.ipynb #0d3fc5c1
@@ -295,7 +295,7 @@ def _check_shapes(path:Path, meta:dict, want:dict):
     try:
         with safe_open(str(path), 'pt') as f: got = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except Exception as e:  # safetensors raises its own error types, and OSError
-        raise BundleError(f'{path}: corrupt weights file ({" ".join(str(e).split())[:100]})') from None
+        raise BundleError(f'{path}: corrupt weights file ({one_line(e)[:100]})') from None
     def misfit(why): return BundleError(f'{path}: weights do not fit the {meta["model"]} model described in bundle.json ({why})')
     if extra := sorted(set(got) - set(want)): raise misfit(f'unexpected tensor {extra[0]}')
     if lack := sorted(set(want) - set(got)): raise misfit(f'missing tensor {lack[0]}')
@@ -308,7 +308,7 @@ def _load_weights(path:Path, want:dict) -> dict:
     from safetensors.torch import load_file
     try: state = load_file(str(path))
     except Exception as e:  # safetensors raises its own error types, and OSError
-        raise BundleError(f'{path}: corrupt weights file ({" ".join(str(e).split())[:100]})') from None
+        raise BundleError(f'{path}: corrupt weights file ({one_line(e)[:100]})') from None
     for k, (_, is_float) in want.items():
         if is_float != state[k].is_floating_point():
             raise BundleError(f'{path}: {k} is {state[k].dtype}, not the tensor type the model needs')

@@ -10,7 +10,7 @@ import math, os
 from pathlib import Path
 import numpy as np
 from .pretrained import MUSICNN_SR, HOP
-from .files import UserError, atomic_write
+from .files import UserError, atomic_write, one_line
 
 # %% auto #0
 __all__ = ['CHANNELS', 'TIMES', 'ONSET_FPS', 'MAX_LAG', 'BPM_RANGE', 'MIN_TEMPO_SECONDS', 'PRIOR_BPM', 'PRIOR_OCTAVES',
@@ -147,7 +147,7 @@ def audio_signals(wins:np.ndarray, # `(n, samples)` a song's windows at 16 kHz
 def worker_signals(wins:np.ndarray, logmels:np.ndarray) -> dict:
     "`audio_signals`, or `{'error': reason}`: a song whose signals fail keeps its genre."
     try: return audio_signals(wins, logmels)
-    except Exception as e: return dict(error=f'{type(e).__name__}: {" ".join(str(e).split())}')
+    except Exception as e: return dict(error=f'{type(e).__name__}: {one_line(e)}')
 
 # %% ../nbs/22_channels.ipynb #c6f1430e
 PITCHES = ('C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B')
@@ -358,7 +358,7 @@ def read_rows(results:str|Path) -> list:
     if not Path(results).is_file(): raise UserError(f'{results}: no such results file')
     try: rows = load_results(results)
     except Exception as e:
-        why = ' '.join(str(e).split())[:200]
+        why = one_line(e)[:200]
         raise UserError(f'{results}: cannot read the results ({type(e).__name__}: {why})') from None
     if not isinstance(rows, list) or not all(isinstance(r, dict) and isinstance(r.get('path'), str) for r in rows):
         raise UserError(f'{results}: not a genriflow results file (rows with a path expected)')

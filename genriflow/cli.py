@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse, json, os, sys, time
 from pathlib import Path
 import genriflow
-from .files import UserError
+from .files import UserError, one_line
 
 # %% auto #0
 __all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE', 'EXIT_INTERRUPTED', 'DEMO_SIZES', 'DATASETS', 'TRAINABLE', 'CLIError',
@@ -22,15 +22,14 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 class CLIError(UserError):
     "A usage error: printed as one line, exit code 2."
 
-def _one_line(e:BaseException) -> str: return ' '.join(str(e).split()) or type(e).__name__
 
 def report_error(e:BaseException, err=None) -> int:
     "Print an exception the way the command line does (to `err`, default stderr); return the exit code."
     err = err or sys.stderr
     if isinstance(e, UserError):
-        print(f'genriflow: error: {_one_line(e)}', file=err); return EXIT_USAGE
+        print(f'genriflow: error: {one_line(e)}', file=err); return EXIT_USAGE
     import traceback
-    print(f'genriflow: internal error (a bug, please report it): {type(e).__name__}: {_one_line(e)}', file=err)
+    print(f'genriflow: internal error (a bug, please report it): {type(e).__name__}: {one_line(e)}', file=err)
     traceback.print_exception(e, file=err)
     return EXIT_FAILED
 

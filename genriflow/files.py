@@ -10,13 +10,17 @@ import concurrent.futures as cf, contextlib, io, multiprocessing, os, signal, sy
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['PR_SET_PDEATHSIG', 'DEVICES', 'UserError', 'atomic_writer', 'atomic_write', 'printable', 'exclusive_lock',
+__all__ = ['PR_SET_PDEATHSIG', 'DEVICES', 'UserError', 'one_line', 'atomic_writer', 'atomic_write', 'printable', 'exclusive_lock',
            'usable_cpus', 'resolve_workers', 'one_blas_thread', 'worker_init', 'die_with_parent', 'process_pool',
            'dask_client', 'quiet_stderr', 'resolve_device']
 
 # %% ../nbs/19_files.ipynb #bbae91e6
 class UserError(Exception):
     "Bad input the user can fix (a file, a folder, an option); the message names it and the reason, on one line."
+
+def one_line(e:BaseException) -> str:
+    "An error's text on one line (its type's name if it has none)."
+    return ' '.join(str(e).split()) or type(e).__name__
 
 # %% ../nbs/19_files.ipynb #e0371b78
 def _umask() -> int:

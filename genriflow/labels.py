@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from .audio import is_audio_file
 from .datasets import assign_splits, apply_split_file, folder_manifest, MANIFEST_COLUMNS
-from .files import UserError
+from .files import UserError, one_line
 
 # %% auto #0
 __all__ = ['THRESHOLDS', 'LabelError', 'value_parts', 'identity_map', 'categories_of', 'read_label_map', 'labelled_tracks',
@@ -120,7 +120,7 @@ def _genres_or_reason(path:str) -> tuple[list, str|None]:
     try: return read_genres(path), None
     except Exception as e:  # mutagen raises many kinds: any of them means these tags cannot be used
         what = f'{type(e).__module__.split(".")[0]} {type(e).__name__}'
-        msg = ' '.join(str(e).split())
+        msg = one_line(e)
         return [], f'unreadable tags ({what}: {msg})' if msg else f'unreadable tags ({what})'
 
 def tag_values(root:str|Path, progress:bool=False) -> pd.DataFrame:
@@ -196,7 +196,7 @@ def csv_values(root:str|Path, # the library: relative paths start here
     text = _read_text(path, 'labels CSV')
     try: t = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise LabelError(f'{path}: not a CSV ({" ".join(str(e).split())})') from None
+        raise LabelError(f'{path}: not a CSV ({one_line(e)})') from None
     if not {'path', 'label'} <= set(t.columns):
         raise LabelError(f'{path}: needs columns path and label (has {", ".join(t.columns)})')
     rows, missing = {}, []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib, csv, dataclasses, functools, io, json, math, os, re, time, zipfile, zlib
 from pathlib import Path
 import pandas as pd
-from .files import atomic_write, exclusive_lock, printable, UserError
+from .files import atomic_write, exclusive_lock, printable, UserError, one_line
 
 # %% auto #0
 __all__ = ['save_results', 'ResultsError', 'load_results', 'file_stamp', 'is_current', 'EmbeddingsError', 'embeddings_path',
@@ -72,7 +72,7 @@ def _csv_rows(path:Path, text:str) -> list[dict]:
 def _json_rows(path:Path, text:str) -> list[dict]:
     "The rows of a results JSON file, or `ResultsError` unless it parses completely as a list of rows."
     try: rows = json.loads(text)
-    except (ValueError, RecursionError) as e: raise _refused(path, f'not complete JSON ({" ".join(str(e).split())[:80]})') from None
+    except (ValueError, RecursionError) as e: raise _refused(path, f'not complete JSON ({one_line(e)[:80]})') from None
     if not isinstance(rows, list) or not all(isinstance(r, dict) and isinstance(r.get('path'), str) and r['path'] for r in rows):
         raise _refused(path, 'not a genriflow results file (not a list of rows with a path)')
     return rows
@@ -137,7 +137,7 @@ def load_embeddings(results:str|Path) -> tuple[list, 'np.ndarray', str]:
     try:
         with np.load(p, allow_pickle=False) as z: paths, vectors, model = [str(s) for s in z['paths']], z['vectors'], str(z['model'])
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:
-        raise EmbeddingsError(p, ' '.join(str(e).split())[:80] or type(e).__name__) from None
+        raise EmbeddingsError(p, one_line(e)[:80] or type(e).__name__) from None
     if vectors.ndim != 2 or len(vectors) != len(paths) or vectors.dtype.kind != 'f' or not np.isfinite(vectors).all():
         raise EmbeddingsError(p, f'{len(paths)} paths for vectors of shape {vectors.shape} {vectors.dtype}, or not finite')
     return paths, vectors, model
@@ -240,7 +240,7 @@ def _tag(row:dict, write_tags:bool|dict, # True, or `tags.write_tags` options (r
     opts, more = (write_tags if isinstance(write_tags, dict) else {}), tag_values(row)
     bpm, mood = (float(more['bpm']) if 'bpm' in more else None), ([more['mood']] if 'mood' in more else None)
     try: rewritten = write(row['path'], [row['genre']], bpm=bpm, mood=mood, **opts)
-    except UserError as e: return ' '.join(str(e).split())
+    except UserError as e: return one_line(e)
     row.update(file_stamp(row['path']), tagged=row['genre'])
     if rewritten and saved: saved()
 

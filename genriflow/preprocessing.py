@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from .audio import AudioError, audio_info, load_audio, fix_length
 from .features import FeatureConfig, extract
-from .files import UserError, atomic_writer, atomic_write, one_blas_thread, process_pool, resolve_workers, usable_cpus, dask_client, resolve_device
+from .files import UserError, atomic_writer, atomic_write, one_blas_thread, process_pool, resolve_workers, usable_cpus, dask_client, resolve_device, one_line
 
 # %% auto #0
 __all__ = ['STORE_DTYPES', 'LOADER_WORKERS_MAX', 'clip_window', 'load_clip', 'StoreError', 'store_dtype', 'cache_dir',
@@ -72,7 +72,7 @@ def feature_path(out_dir:str|Path, path:str|Path, config:FeatureConfig=FeatureCo
 # %% ../nbs/03_preprocessing.ipynb #bb6be89f
 def _reason(path, err:Exception) -> str:
     "The reason part of an error message, without the leading 'PATH: '."
-    msg = ' '.join(str(err).split())  # always one line
+    msg = one_line(err)  # always one line
     for p in (str(path), str(Path(path))):
         if msg.startswith(p + ': '): return msg[len(p) + 2:]
     return msg

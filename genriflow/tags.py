@@ -10,7 +10,7 @@ import filecmp, hashlib, os, re, shutil, tempfile
 from pathlib import Path
 import numpy as np
 from .audio import AudioError, load_audio
-from .files import quiet_stderr
+from .files import quiet_stderr, one_line
 
 # %% auto #0
 __all__ = ['V23_SEPARATOR', 'TEMP_MARK', 'BACKUP_MARK', 'read_genre_tag', 'read_genres', 'audio_digest', 'restore_backup',
@@ -229,7 +229,7 @@ def _check_writable(path:Path, target:Path, st:os.stat_result):
 def _reason(e:BaseException, tmp:Path|None) -> str:
     "A one-line reason that names no temporary file."
     if isinstance(e, OSError) and e.strerror: return e.strerror
-    text = ' '.join(str(e).split()) or type(e).__name__
+    text = one_line(e) or type(e).__name__
     return text.replace(str(tmp), '(copy)') if tmp else text
 
 # %% ../nbs/14_tags.ipynb #d767fa04

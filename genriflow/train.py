@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from .features import FeatureConfig
-from .files import UserError, resolve_device
+from .files import UserError, resolve_device, one_line
 from .bundle import MODELS, save_bundle, load_bundle, read_bundle_meta, record_split, match_split
 
 # %% auto #0
@@ -284,7 +284,7 @@ def _musicnn_patches(path:str) -> dict:
     try:
         with quiet_stderr(): wins, _ = read_windows(path, 3.0, MUSICNN_SR, max_windows=HEAD_WINDOWS)
         return dict(path=path, patches=window_logmels(wins), error=None)
-    except AudioError as e: return dict(path=path, patches=None, error=' '.join(str(e).split()))
+    except AudioError as e: return dict(path=path, patches=None, error=one_line(e))
 
 # %% ../nbs/09_train.ipynb #573f637b
 def musicnn_embeddings(man:pd.DataFrame, # tracks (`path` column)
