@@ -66,7 +66,7 @@ def main():
     ap.add_argument('--cache', default=str(Path(tempfile.gettempdir()) / 'genriflow-bench-classify'))
     a = ap.parse_args()
     from genriflow.inference import GenreClassifier, window_features
-    from genriflow.audio import read_windows
+    from genriflow.excerpts import read_windows
     from genriflow.files import quiet_stderr, usable_cpus
     paths = library(Path(a.cache), a.songs)
     bundle = a.model or default_bundle()

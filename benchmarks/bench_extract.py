@@ -24,7 +24,7 @@ import pandas as pd
 import soundfile as sf
 import librosa
 from genriflow.features import FeatureConfig, extract, music_like
-from genriflow.preprocessing import extract_features
+from genriflow.store import extract_features
 from genriflow.files import usable_cpus
 
 

@@ -71,7 +71,7 @@ def thread_sweep(tagger, threads: list) -> dict:
 
 def channel_overhead(paths: list, workers: int, device: str, repeats: int) -> dict:
     "Seconds for whole songs as classify runs them, genres only and with channels, alternating; best of `repeats`."
-    from genriflow.inference import MusicnnClassifier, musicnn_windows
+    from genriflow.tagger import MusicnnClassifier, musicnn_windows
     n_probe = min(5, len(paths))
     for on in (False, True): musicnn_windows(paths[0], signals=on)  # warm-up (numba)
     worker = {}
@@ -104,7 +104,8 @@ def main():
     a = ap.parse_args()
     import torch
     from genriflow.files import process_pool, resolve_workers, usable_cpus
-    from genriflow.pretrained import MusicnnTagger, DEFAULT_WINDOWS, CPU_BATCH, song_logmels, window_logmels
+    from genriflow.musicnn_net import CPU_BATCH
+    from genriflow.pretrained import MusicnnTagger, DEFAULT_WINDOWS, song_logmels, window_logmels
     workers = resolve_workers(a.workers)
     paths = library(Path(a.cache), a.songs, workers)
     tagger = MusicnnTagger.load(device=a.device)

@@ -6,11 +6,11 @@ is decoded. Then runs each configuration in a fresh Python process, which report
 (`resource.getrusage(RUSAGE_SELF).ru_maxrss`; the loader's worker processes are reported apart, as `workers_rss`):
 
   memory-N   today's path: `load_feature_arrays`, `Standardizer().fit` on the training tracks, `transform`,
-             `segment`, then `genriflow.train.fit(model, (X, y), epochs=1, lr=3e-3, batch_size=64)`;
+             `segment`, then `genriflow.fit.fit(model, (X, y), epochs=1, lr=3e-3, batch_size=64)`;
   stream-N   `fit_standardizer`, `WindowDataset`, `window_loader` and an epoch loop like `fit`'s (AdamW lr 3e-3 with
              the model's weight decay, one-cycle schedule, batches of 64, deterministic algorithms).
 
-The CNN is `genriflow.train.build_model('cnn', 166, 10)`. Windows per second count the training loop only (the
+The CNN is `genriflow.fit.build_model('cnn', 166, 10)`. Windows per second count the training loop only (the
 setup, loading or the standardizer pass, is timed apart). `--fraction F` trains on the first F of the epoch's
 batches (for quick runs; memory does not depend on it). On a shared machine speeds vary from run to run: `--repeats R`
 runs the small store's two configurations R times, alternating which goes first; speeds are the best of the repeats,
@@ -41,10 +41,11 @@ def build_store(folder:Path, n:int, dtype:str='float32') -> Path:
     return manifest
 
 def run_memory(table, y, a):
-    "Today's path, as `genriflow.train.train_dataset` runs it."
-    from genriflow.preprocessing import Standardizer, load_feature_arrays, segment
+    "Today's path, as `genriflow.pipeline.train_dataset` runs it."
+    from genriflow.store import load_feature_arrays
+    from genriflow.windows import Standardizer, segment
     from genriflow.features import FeatureConfig
-    from genriflow.train import build_model, fit
+    from genriflow.fit import build_model, fit
     t0 = time.perf_counter()
     tr = np.arange(len(table))
     X = load_feature_arrays(table)
@@ -60,9 +61,9 @@ def run_memory(table, y, a):
 def run_stream(table, y, a):
     "The streamed path with an epoch loop like `fit`'s."
     import torch, torch.nn.functional as F
-    from genriflow.preprocessing import WindowDataset, fit_standardizer, window_loader
+    from genriflow.windows import WindowDataset, fit_standardizer, window_loader
     from genriflow.features import FeatureConfig
-    from genriflow.train import build_model
+    from genriflow.fit import build_model
     t0 = time.perf_counter()
     std = fit_standardizer(table)
     loader = window_loader(WindowDataset(table, y, 3.0, FeatureConfig(), std), batch_size=64, seed=0, workers=a.workers or None)

@@ -51,7 +51,8 @@ def main():
     ap.add_argument('--songs', type=int, default=10_000); ap.add_argument('--dim', type=int, default=400)
     ap.add_argument('--queries', type=int, default=5)
     a = ap.parse_args()
-    from genriflow.explain import similar, library_map
+    from genriflow.similar import similar
+    from genriflow.libmap import library_map
     folder = Path(tempfile.mkdtemp(prefix='bench-similar-'))
     try:
         results, paths, vectors = write_library(folder, a.songs, a.dim)

@@ -1,10 +1,10 @@
 """Benchmark tempo estimation: genriflow's `bpm` against `librosa.feature.tempo` with its defaults, on songs of known tempo.
 
 The songs are made here (written once to a cache folder, 22050 Hz mono wav) so their tempo is known exactly:
-  - click tracks (`genriflow.channels.click_track`) at 60, 70, ..., 200 BPM, 30 s each;
+  - click tracks (`genriflow.tempo.click_track`) at 60, 70, ..., 200 BPM, 30 s each;
   - demo-synthesizer clips (`genriflow.synth.render_clip`), 8 genres x 4 seeds (seeds 100-103: the notebook and its
     hand-tuning looked at seeds 0-4), 30 s each, their tempo read from the synthesizer's first random draw
-    (`genriflow.channels.demo_tempo`);
+    (`genriflow.tempo.demo_tempo`);
   - songs with a tempo change: two click tracks and two demo splices of two genres; the reference tempo is the one
     that plays for the longer part (two thirds) of the song.
 
@@ -34,7 +34,7 @@ CHANGES = [('click', [(90, 10.0), (135, 20.0)]), ('click', [(170, 20.0), (120, 1
 
 def song_list() -> list:
     "(file name, kind, spec, reference BPM) for every song of the benchmark."
-    from genriflow.channels import demo_tempo
+    from genriflow.tempo import demo_tempo
     from genriflow.synth import DEMO_GENRES
     out = [(f'click_{b:03d}.wav', 'click', [(b, 30.0)], float(b)) for b in CLICKS]
     out += [(f'demo_{g}_{s}.wav', 'demo', [(g, 30.0, s)], demo_tempo(g, s)) for g in DEMO_GENRES for s in DEMO_SEEDS]
@@ -47,7 +47,7 @@ def song_list() -> list:
 
 def make_song(path: str, index: int) -> str:
     "Render song `index` of `song_list()` and write it atomically."
-    from genriflow.channels import click_track
+    from genriflow.tempo import click_track
     from genriflow.synth import render_clip
     _, kind, parts, _ = song_list()[index]
     y = click_track([(b, s) for b, s in parts], sr=SR, seed=index) if kind == 'click' else \
@@ -72,9 +72,9 @@ def main():
     ap.add_argument('--cache', default=str(Path(tempfile.gettempdir()) / 'genriflow-bench-tempo'))
     a = ap.parse_args()
     import librosa, torch
-    from genriflow.channels import estimate_tempo, tempo_prior
+    from genriflow.tempo import estimate_tempo, tempo_prior
     from genriflow.files import resolve_workers, usable_cpus
-    from genriflow.inference import MusicnnClassifier, musicnn_windows
+    from genriflow.tagger import MusicnnClassifier, musicnn_windows
     workers = resolve_workers(a.workers)
     specs = song_list()
     paths = songs.library(Path(a.cache), [s[0] for s in specs], make_song, workers)

@@ -1,6 +1,6 @@
 """Training and inference speed of genriflow's supervised models on the CPU (or the device given).
 
-Times one epoch of `genriflow.train.fit` for the CNN and for the LSTM+CNN on `--tracks` synthetic tracks x
+Times one epoch of `genriflow.fit.fit` for the CNN and for the LSTM+CNN on `--tracks` synthetic tracks x
 `--windows` windows of `--seconds` s (random standardized features of the real shape: 166 rows x 130 frames for
 3 s), and CNN inference in windows per second (`predict_proba`, batches of 256). Timing depends on the data's shape,
 not its values, so random features are a fair stand-in. Uses `--threads` torch threads (default 2).
@@ -12,7 +12,7 @@ import argparse, time
 import numpy as np
 import torch
 from genriflow.features import FeatureConfig
-from genriflow.train import build_model, fit, predict_proba
+from genriflow.fit import build_model, fit, predict_proba
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])

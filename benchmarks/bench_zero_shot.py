@@ -49,7 +49,7 @@ def tag_all(paths: list, folder: Path, workers: int) -> dict:
     "path -> its cached tagger outputs (.npz: window probabilities, level, duration, log-mel patches); tags the missing."
     from tqdm import tqdm
     from genriflow.files import process_pool, worker_init
-    from genriflow.inference import musicnn_windows
+    from genriflow.tagger import musicnn_windows
     from genriflow.pretrained import MusicnnTagger
     folder.mkdir(parents=True, exist_ok=True)
     where = {p: folder / f'{cache_key(p)}.npz' for p in paths}
@@ -69,7 +69,8 @@ def tag_all(paths: list, folder: Path, workers: int) -> dict:
 
 def verdict(npz: Path, tags_of: dict) -> dict:
     "A result row from cached tagger outputs, by the rules `MusicnnClassifier` applies (`zero_shot` on tags and signals)."
-    from genriflow.pretrained import zero_shot, song_signals, SILENCE_DBFS
+    from genriflow.pretrained import song_signals, SILENCE_DBFS
+    from genriflow.zeroshot import zero_shot
     z = np.load(npz)
     if str(z['error']): return dict(path=str(z['path']), error=str(z['error']))
     tags = {m: dict(zip(tags_of[m], z[m].mean(0).tolist())) for m in ('msd', 'mtt')}
@@ -81,7 +82,7 @@ def verdict(npz: Path, tags_of: dict) -> dict:
 
 def speed(paths: list, workers: int, cached: dict) -> tuple[float, float]:
     "Songs/s of `MusicnnClassifier.predict_many` (what `genriflow classify` runs) on `paths`; share matching the cache."
-    from genriflow.inference import MusicnnClassifier
+    from genriflow.tagger import MusicnnClassifier
     clf = MusicnnClassifier.load(device='auto')
     t0 = time.perf_counter()
     rows = [p.row() for p in clf.predict_many(paths, workers=workers, progress=True)]
@@ -92,7 +93,7 @@ def speed(paths: list, workers: int, cached: dict) -> tuple[float, float]:
 
 def calibrate(rows: list, dest: Path) -> dict:
     "The spread of the top genre score over the real music of the calibration packages, written as JSON."
-    from genriflow.pretrained import genre_scores
+    from genriflow.zeroshot import genre_scores
     top = [max(genre_scores(r['tags']).values()) for r in rows if r['kind'] == 'music']
     cal = dict(made_by='benchmarks/bench_zero_shot.py --calibrate', packages=list(CALIBRATION_PACKAGES), songs=len(top),
                what='quantiles 0, 0.01, ..., 1 of the top genre score (genre_scores) of real songs the tagger calls music',
@@ -102,13 +103,13 @@ def calibrate(rows: list, dest: Path) -> dict:
 
 
 def flagged(r: dict) -> bool:
-    from genriflow.library import confident
+    from genriflow.playlists import confident
     return not confident(r)
 
 
 def embedded_agreement(rows: list) -> tuple[int, int, dict]:
     "(comparable songs, agreeing, other tags): an embedded GENRE is comparable when it names a vocabulary genre."
-    from genriflow.pretrained import GENRES
+    from genriflow.zeroshot import GENRES
     n = agree = 0; other = {}
     for r in rows:
         tag = r['genre_tag'].strip().lower()
@@ -123,7 +124,7 @@ def figures(songs: list, probes: list, folder: Path):
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     from genriflow.plots import save_figure
-    from genriflow.pretrained import STEADY_DB, SPEECH_PAUSES, SPEECH_FLATNESS
+    from genriflow.zeroshot import STEADY_DB, SPEECH_PAUSES, SPEECH_FLATNESS
     sig = lambda rs, k: np.array([r['signals'][k] for r in rs if r.get('signals')])
     groups = [('real songs', songs), *[(k, [p for p in probes if p['probe_kind'] == k]) for k in ('speech', 'noise', 'tone')]]
     fig, axes = plt.subplots(1, 3, figsize=(11, 3))
@@ -156,7 +157,7 @@ def main():
     ap.add_argument('--figures', action='store_true', help='write figures/zero_shot_*.png')
     a = ap.parse_args()
     from genriflow.files import resolve_workers
-    from genriflow.pretrained import weights_info
+    from genriflow.musicnn_net import weights_info
     c, workers = corpus.ensure(a.cache), resolve_workers(a.workers or None)
     todo = items(c)
     where = tag_all([p for _, p, _ in todo], a.cache.expanduser() / 'tagged', workers)
@@ -166,7 +167,7 @@ def main():
         cal = calibrate([r for r in rows if r['group'] == 'song' and r['package'] in CALIBRATION_PACKAGES and not r['error']],
                         REPO / 'genriflow' / 'musicnn' / 'calibration.json')
         print(f"calibration: {cal['songs']} songs of {', '.join(cal['packages'])}; rules re-applied with it")
-        from genriflow.pretrained import load_calibration; load_calibration.cache_clear()
+        from genriflow.zeroshot import load_calibration; load_calibration.cache_clear()
         rows = [dict(r, **verdict(where[r['path']], tags_of)) for r in rows]
     errors = [r for r in rows if r['error']]
     songs = [r for r in rows if r['group'] == 'song' and not r['error']]

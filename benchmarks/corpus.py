@@ -9,7 +9,7 @@
    CACHE/effects.csv (non-music probes where the corpus has them);
 4. write the non-music probes to CACHE/probes/ and CACHE/probes.csv (kind, path): espeak-ng speech in several
    languages and voices, alone and over quiet noise (skipped with a message when espeak-ng is absent), noise of
-   three colours, tones and chords, digital silence (`genriflow.pretrained.probe_signals`).
+   three colours, tones and chords, digital silence (`genriflow.zeroshot.probe_signals`).
 
 Every step is resumable: what is already there is kept. The audio never goes into the repository.
 """
@@ -143,7 +143,7 @@ def speak(text: str, voice: str, dest: Path) -> Path:
 
 def make_probes(folder: Path, sr: int = 22050) -> list:
     "Write the non-music probes (30 s each) to `folder`; rows of kind and path. Speech needs espeak-ng."
-    from genriflow.pretrained import probe_signals
+    from genriflow.zeroshot import probe_signals
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
     for name, (kind, y) in probe_signals(sr=sr, seconds=30.0).items():

@@ -16,18 +16,18 @@ import soxr
 from .files import UserError, quiet_stderr
 
 # %% auto #0
-__all__ = ['AUDIO_EXTENSIONS', 'AV_PREROLL', 'EDGE_SECONDS', 'MAX_WINDOWS', 'AudioError', 'is_audio_file', 'audio_info',
-           'load_audio', 'fix_length', 'windows', 'window_offsets', 'SongWindows', 'read_windows', 'scan_audio',
-           'find_audio']
+__all__ = ['AUDIO_EXTENSIONS', 'AV_PREROLL', 'AudioError', 'is_audio_file', 'audio_info', 'load_audio', 'load_held_audio',
+           'scan_audio', 'find_audio']
 
 # %% ../nbs/00_audio.ipynb #88dc4cdc
 class AudioError(UserError):
     "A file that cannot be used as audio; the message names the file and the reason."
 
-AUDIO_EXTENSIONS = ('.wav', '.wave', '.flac', '.ogg', '.oga', '.opus', '.mp3', '.mp2', '.au', '.snd',  # libsndfile
-                    '.aiff', '.aif', '.aifc', '.caf', '.w64',
-                    '.m4a', '.m4b', '.mp4', '.aac', '.wma', '.asf', '.webm', '.weba', '.mka',  # FFmpeg
-                    '.wv', '.ape', '.tta', '.ac3', '.amr', '.spx', '.mpc')
+# %% ../nbs/00_audio.ipynb #144d0a8d
+AUDIO_EXTENSIONS = ('.wav', '.wave', '.flac', '.ogg', '.oga', '.opus', '.mp3', '.mp2',  # libsndfile
+                    '.au', '.snd', '.aiff', '.aif', '.aifc', '.caf', '.w64',
+                    '.m4a', '.m4b', '.mp4', '.aac', '.wma', '.asf', '.webm', '.weba',  # FFmpeg
+                    '.mka', '.wv', '.ape', '.tta', '.ac3', '.amr', '.spx', '.mpc')
 
 def is_audio_file(path:str|Path) -> bool:
     "True when `path` has one of the audio extensions genriflow decodes."
@@ -36,28 +36,34 @@ def is_audio_file(path:str|Path) -> bool:
 # %% ../nbs/00_audio.ipynb #e759b794
 _SF_REASONS = {1: 'not a recognised audio format', 3: 'corrupt or malformed audio data',
                4: 'unsupported audio encoding', 7: 'not a recognised audio format'}
-_OS_REASONS = {errno.ENOENT: 'no such file (deleted or moved?)', errno.ELOOP: 'a loop of symbolic links',
+_OS_REASONS = {errno.ENOENT: 'no such file (deleted or moved?)',
+               errno.ELOOP: 'a loop of symbolic links',
                errno.EACCES: 'permission denied', errno.ENAMETOOLONG: 'name too long'}
 
+# %% ../nbs/00_audio.ipynb #18b3f1d1
 def _native(path:Path) -> str|bytes:
-    "`path` as libsndfile opens it: soundfile encodes a name as strict UTF-8, so a name that is not gets its own bytes."
+    "`path` as libsndfile opens it: its own bytes (soundfile would encode it as strict UTF-8)."
     return str(path) if os.name == 'nt' else os.fsencode(path)
 
+# %% ../nbs/00_audio.ipynb #6a19ad18
 def _open_reason(path: Path, err: Exception) -> str:
     "A readable reason for a file soundfile refused to open."
     code = getattr(err, 'code', None)
     if code in _SF_REASONS: return _SF_REASONS[code]
     return f'cannot decode ({err})'
 
+# %% ../nbs/00_audio.ipynb #b840e990
 def _check_file(path: Path):
-    "Raise `AudioError` for a path that is missing, a broken link, a folder, not a file, empty or unreadable."
+    "Raise `AudioError` for a path that is missing, a broken link, not a file, empty or unreadable."
     try: st = os.stat(path)
     except OSError as e:
         if e.errno == errno.ENOENT and os.path.islink(path):
-            raise AudioError(f'{path}: broken link (its target {os.readlink(path)} does not exist)') from None
+            target = os.readlink(path)
+            raise AudioError(f'{path}: broken link (its target {target} does not exist)') from None
         raise AudioError(f'{path}: {_OS_REASONS.get(e.errno, e.strerror)}') from None
     if stat.S_ISDIR(st.st_mode): raise AudioError(f'{path}: is a folder, not an audio file')
-    if not stat.S_ISREG(st.st_mode): raise AudioError(f'{path}: not a regular file (a pipe, socket or device)')
+    if not stat.S_ISREG(st.st_mode):
+        raise AudioError(f'{path}: not a regular file (a pipe, socket or device)')
     if st.st_size == 0: raise AudioError(f'{path}: empty file (0 bytes)')
     if not os.access(path, os.R_OK): raise AudioError(f'{path}: permission denied')
 
@@ -67,6 +73,7 @@ def _av():
     import av
     return av
 
+# %% ../nbs/00_audio.ipynb #69bb6994
 _AV_SCALE = {'s16': 2.0**-15, 's32': 2.0**-31, 's64': 2.0**-63, 'u8': 2.0**-7}
 
 def _frame_array(frame) -> np.ndarray:
@@ -84,15 +91,19 @@ AV_PREROLL = 0.25  # seconds decoded and dropped before a window after a seek
 class _Refused(Exception):
     "FFmpeg could not read a file; the argument is the reason in words."
 
-_CONTAINERS = ((4, b'ftyp', 'MP4/M4A'), (0, b'OggS', 'Ogg'), (0, b'fLaC', 'FLAC'), (0, b'RIFF', 'WAV'), (0, b'ID3', 'MP3'),
-               (0, b'FORM', 'AIFF'), (0, b'\x30\x26\xb2\x75', 'WMA'), (0, b'\x1a\x45\xdf\xa3', 'Matroska/WebM'))
+# %% ../nbs/00_audio.ipynb #77fd2559
+# (offset, magic bytes, container) of the audio containers FFmpeg knows
+_CONTAINERS = ((4, b'ftyp', 'MP4/M4A'), (0, b'OggS', 'Ogg'), (0, b'fLaC', 'FLAC'),
+               (0, b'RIFF', 'WAV'), (0, b'ID3', 'MP3'), (0, b'FORM', 'AIFF'),
+               (0, b'\x30\x26\xb2\x75', 'WMA'), (0, b'\x1a\x45\xdf\xa3', 'Matroska/WebM'))
 
 def _unopenable(path: Path) -> str:
-    "Why FFmpeg could not open `path`: a known audio container that is damaged, or not audio at all."
+    "Why FFmpeg could not open `path`: a damaged audio container, or not audio at all."
     with open(path, 'rb') as f: head = f.read(12)
     kind = next((k for i, magic, k in _CONTAINERS if head[i:i + len(magic)] == magic), None)
     return f'corrupt or truncated {kind} file' if kind else 'not a recognised audio format'
 
+# %% ../nbs/00_audio.ipynb #8adaff64
 def _av_open(path: Path):
     "Open `path` with PyAV; return the container and its first audio stream."
     av = _av()
@@ -102,17 +113,20 @@ def _av_open(path: Path):
         c.close(); raise _Refused('not a recognised audio format (no audio stream)')
     return c, c.streams.audio[0]
 
+# %% ../nbs/00_audio.ipynb #bd2ce01a
 def _av_duration(c, st) -> float:
     "Duration in seconds from the container's header; 0.0 when it does not say."
     if st.duration: return float(st.duration * st.time_base)
-    return c.duration / 1_000_000 if c.duration else 0.0  # the container's duration is in microseconds
+    return c.duration / 1_000_000 if c.duration else 0.0  # the container's is in microseconds
 
+# %% ../nbs/00_audio.ipynb #d3580010
 def _av_origin(c, st) -> Fraction|None:
     "Timestamp (in the stream's time base) of the first decoded sample; None without timestamps."
     first = None
     for frame in c.decode(st):
         if frame.pts is None: return None
-        if first is not None: return frame.pts - Fraction(first.samples, st.codec_context.sample_rate) / st.time_base
+        if first is not None:
+            return frame.pts - Fraction(first.samples, st.codec_context.sample_rate) / st.time_base
         first = frame
     return None if first is None else Fraction(first.pts)
 
@@ -121,8 +135,8 @@ def _av_collect(frames, # decoded PyAV frames, in order
                 start:int, # first sample wanted
                 wanted:int, # samples wanted; -1: to the end
                 channels:int, # for an empty result
-                place=None, # frame -> its first sample's index (after a seek); None: the first frame is sample 0
-               ) -> np.ndarray|None: # `(samples, channels)`; None when `place` fails or lands past `start`
+                place=None, # frame -> index of its first sample; None: the first frame is sample 0
+               ) -> np.ndarray|None: # `(samples, channels)`; None if `place` fails or overshoots
     "Samples `start` to `start + wanted` from a run of decoded frames."
     chunks, got, pos = [], 0, None
     try:
@@ -136,31 +150,38 @@ def _av_collect(frames, # decoded PyAV frames, in order
             if 0 <= wanted <= got: break
     except _av().error.FFmpegError:
         if not chunks: raise  # nothing decoded: the caller calls the data corrupt
-        # damaged or cut off part-way: keep what decoded (`load_audio` calls a read far too short truncated)
+        # damaged or cut off part-way: keep what decoded (`load_audio` judges if it is too short)
     out = np.concatenate(chunks) if chunks else np.zeros((0, channels), np.float32)
     return out if wanted < 0 else out[:wanted]
 
 # %% ../nbs/00_audio.ipynb #cf23b545
 def _span(offset:float, duration:float|None, sr:int) -> tuple[int, int]:
     "First frame and frame count (-1: to the end) of a window in seconds."
-    return int(round(max(offset, 0.0) * sr)), (-1 if duration is None else max(int(round(duration * sr)), 1))
+    wanted = -1 if duration is None else max(int(round(duration * sr)), 1)
+    return int(round(max(offset, 0.0) * sr)), wanted
 
+# %% ../nbs/00_audio.ipynb #1bb98aa1
 def _check_offset(path: Path, offset: float, start: int, promised: int, sr: int):
     "Raise `AudioError` when a window starts past the end the header promises."
     if promised > 0 and start >= promised:
         raise AudioError(f'{path}: offset {offset:.1f} s is past the end ({promised / sr:.1f} s)')
 
+# %% ../nbs/00_audio.ipynb #db3fc4d7
 def _sf_read(path: Path, offset: float, duration: float|None) -> tuple[np.ndarray, int, int]:
     "A window of `path` decoded by libsndfile: samples, native rate, frames promised."
-    with quiet_stderr(), sf.SoundFile(_native(path)) as f:  # mpg123 notes on damaged frames; the one-line error says why
+    # quiet: mpg123 notes damaged frames on stderr; the one-line error says why
+    with quiet_stderr(), sf.SoundFile(_native(path)) as f:
         sr, promised = f.samplerate, f.frames
         start, wanted = _span(offset, duration, sr)
         _check_offset(path, offset, start, promised, sr)
         if start: f.seek(start)
         return f.read(frames=wanted, dtype='float32', always_2d=True), sr, promised
 
-def _av_read(path: Path, offset: float, duration: float|None, seek: bool=True) -> tuple[np.ndarray, int, int]:
-    "A window of `path` decoded by FFmpeg: samples, native rate, frames promised; seeks unless `seek` is False."
+# %% ../nbs/00_audio.ipynb #9781c69f
+def _av_read(path:Path, offset:float, duration:float|None,
+             seek:bool=True, # seek to the window; False decodes from the top
+            ) -> tuple[np.ndarray, int, int]:
+    "A window of `path` decoded by FFmpeg: samples, native rate, frames promised."
     av = _av()
     c, st = _av_open(path)
     with c:
@@ -176,7 +197,7 @@ def _av_read(path: Path, offset: float, duration: float|None, seek: bool=True) -
                 data = _av_collect(c.decode(st), start, wanted, channels, place)
             else: data = _av_collect(c.decode(st), start, wanted, channels)
         except av.error.FFmpegError: raise _Refused('corrupt or malformed audio data') from None
-    if data is None: return _av_read(path, offset, duration, seek=False)  # no timestamps, or the seek overshot
+    if data is None: return _av_read(path, offset, duration, seek=False)  # no pts, or overshot
     return data, sr, promised
 
 # %% ../nbs/00_audio.ipynb #4d360864
@@ -184,6 +205,7 @@ def _reason(sf_err: Exception, refused: _Refused) -> str:
     "libsndfile's reason when it recognised the format, else FFmpeg's."
     return _SF_REASONS[sf_err.code] if getattr(sf_err, 'code', None) in (3, 4) else str(refused)
 
+# %% ../nbs/00_audio.ipynb #7ffbe059
 def _decode(path: Path, offset: float, duration: float|None) -> tuple[np.ndarray, int, int]:
     "soundfile, then FFmpeg; one `AudioError` naming the file when neither can read it."
     try:
@@ -192,7 +214,8 @@ def _decode(path: Path, offset: float, duration: float|None) -> tuple[np.ndarray
         try: return _av_read(path, offset, duration)
         except _Refused as e: raise AudioError(f'{path}: {_reason(sf_err, e)}') from None
     except AudioError: raise
-    except (RuntimeError, ValueError, OSError, MemoryError) as e: raise AudioError(f'{path}: cannot decode ({e})') from None
+    except (RuntimeError, ValueError, OSError, MemoryError) as e:
+        raise AudioError(f'{path}: cannot decode ({e})') from None
 
 # %% ../nbs/00_audio.ipynb #fb4a8458
 def _av_info(path: Path) -> dict:
@@ -203,8 +226,10 @@ def _av_info(path: Path) -> dict:
         sr, channels = st.codec_context.sample_rate, st.codec_context.channels
         try: duration = _av_duration(c, st) or sum(f.samples for f in c.decode(st)) / sr
         except av.error.FFmpegError: raise _Refused('corrupt or malformed audio data') from None
-    return dict(duration=duration, samplerate=sr, channels=channels, frames=int(round(duration * sr)))
+    return dict(duration=duration, samplerate=sr, channels=channels,
+                frames=int(round(duration * sr)))
 
+# %% ../nbs/00_audio.ipynb #dfdbf6eb
 def audio_info(path:str|Path) -> dict:
     "Duration (s), native sample rate, channel count and frame count of `path`, from its header."
     path = Path(path); _check_file(path)
@@ -223,24 +248,30 @@ def _to_mono(data: np.ndarray) -> np.ndarray:
     if data.shape[1] == 1: return data[:, 0]
     return data @ np.full(data.shape[1], 1.0 / data.shape[1], dtype=np.float32)
 
+# %% ../nbs/00_audio.ipynb #a509096c
+def _check_finite(path:Path, data:np.ndarray):
+    "Raise `AudioError` for samples that hold NaN or infinite values."
+    if not np.isfinite(data).all():
+        raise AudioError(f'{path}: corrupt audio data (NaN or infinite samples)')
+
 def _check_frames(path: Path, data: np.ndarray, sr: int, start: int, wanted: int, promised: int):
-    "Raise `AudioError` for a read that is empty, cut short of what the header promised, or not finite."
+    "Raise `AudioError` for a read that is empty, far shorter than promised, or not finite."
     if data.shape[0] == 0: raise AudioError(f'{path}: no audio frames')
     expected = (promised - start) if wanted < 0 else min(wanted, promised - start)
-    # mpg123 keeps the length from the mp3 header, so a cut-off file decodes to far fewer frames than it promised
+    # mpg123 keeps the length from the mp3 header: a cut-off file decodes far fewer frames
     if promised > 0 and data.shape[0] < 0.9 * expected - sr * 0.05:
         raise AudioError(f'{path}: truncated: decoded {(start + data.shape[0]) / sr:.1f} s '
                          f'of the {promised / sr:.1f} s its header promises')
-    if not np.isfinite(data).all(): raise AudioError(f'{path}: corrupt audio data (NaN or infinite samples)')
+    _check_finite(path, data)
 
 # %% ../nbs/00_audio.ipynb #37fd88ea
-def load_audio(path:str|Path, # audio file: wav, flac, ogg, opus, mp3, m4a, wma, ... (see `AUDIO_EXTENSIONS`)
+def load_audio(path:str|Path, # audio file: wav, flac, ogg, opus, mp3, m4a, ... (`AUDIO_EXTENSIONS`)
                sr:int|None=22050, # target sample rate; None keeps the file's own
                mono:bool=True, # average the channels
                offset:float=0.0, # seconds to skip from the start
                duration:float|None=None, # seconds to read; None reads to the end
               ) -> np.ndarray: # float32, `(samples,)` if mono else `(channels, samples)`
-    "Decode `path` (only the requested window) to float32 at `sr`; raise `AudioError` naming the file and the reason."
+    "Decode `path` (only the window asked for) to float32 at `sr`; `AudioError` says why not."
     path = Path(path); _check_file(path)
     data, native_sr, promised = _decode(path, offset, duration)
     _check_frames(path, data, native_sr, *_span(offset, duration, native_sr), promised)
@@ -250,102 +281,29 @@ def load_audio(path:str|Path, # audio file: wav, flac, ogg, opus, mp3, m4a, wma,
         if not mono: y = np.ascontiguousarray(y.T)
     return np.asarray(y, dtype=np.float32)
 
-# %% ../nbs/00_audio.ipynb #f27bb993
-def fix_length(y:np.ndarray, sr:int, seconds:float) -> np.ndarray:
-    "Pad with silence or trim `y` to exactly `seconds`."
-    import librosa
-    return librosa.util.fix_length(y, size=int(round(seconds * sr)))
-
-def windows(y:np.ndarray, # mono signal
-            sr:int, # its sample rate
-            seconds:float, # window length
-            hop:float|None=None, # seconds between window starts; None means no overlap
-           ) -> np.ndarray: # `(n_windows, window_samples)`, a read-only view when possible
-    "Cut `y` into fixed windows; a signal shorter than one window is padded to one."
-    import librosa
-    size, step = int(round(seconds * sr)), int(round((hop or seconds) * sr))
-    if len(y) < size: y = fix_length(y, sr, seconds)
-    return librosa.util.frame(y, frame_length=size, hop_length=step, axis=0)
-
-# %% ../nbs/00_audio.ipynb #0b2a18da
-EDGE_SECONDS = 10.0  # skipped at each end of a song (at most 10% of its length)
-MAX_WINDOWS = 10     # windows read per song, however long
-
-def window_offsets(duration:float, # song length in seconds
-                   window_seconds:float=3.0, # window length
-                   edge_seconds:float=EDGE_SECONDS, # skipped at each end, at most 10% of the song
-                   max_windows:int=MAX_WINDOWS, # cap for long songs
-                  ) -> list[float]: # window start times in seconds; empty if the song is shorter than one window
-    "Start times of non-overlapping windows spread evenly over a song, skipping its first and last seconds."
-    if duration < window_seconds: return []
-    edge = min(edge_seconds, 0.1 * duration)
-    start, stop = edge, duration - edge
-    if stop - start < window_seconds: return [round((duration - window_seconds) / 2, 3)]
-    n = max(1, min(max_windows, int((stop - start) // window_seconds)))
-    if n == 1: return [round((start + stop - window_seconds) / 2, 3)]
-    return [round(float(o), 3) for o in np.linspace(start, stop - window_seconds, n)]
-
-# %% ../nbs/00_audio.ipynb #dc9a4ebb
-class SongWindows(tuple):
-    "`(windows, duration)`, as `read_windows` returns them, with a `warning`: '' for a whole file, else one line."
-    def __new__(cls, wins:np.ndarray, duration:float, warning:str=''):
-        out = super().__new__(cls, (wins, duration)); out.warning = warning
-        return out
-
-def _planned(path:Path, dur:float, offsets:list, window_seconds:float, sr:int) -> np.ndarray:
-    "The planned windows of `path`, each read on its own; `AudioError` (with 'truncated' if cut off) when one fails."
-    def read(offset, seconds, sr):
-        try: return load_audio(path, sr=sr, offset=offset, duration=seconds)
-        except AudioError as e:
-            if offset > 0 and 'no audio frames' in str(e):
-                raise AudioError(f'{path}: truncated: no audio at {offset:.0f} s of the {dur:.0f} s its header promises') from None
-            raise
-    size = int(round(window_seconds * sr))
-    out = np.stack([fix_length(read(o, window_seconds, sr), sr, window_seconds)[:size] for o in offsets])
-    if dur - (offsets[-1] + window_seconds) > 1.0: read(max(dur - 1.0, 0.0), 0.5, None)  # a cut-off file ends early
-    return out
-
-# %% ../nbs/00_audio.ipynb #c8b9b9a1
-def _held_part(path:Path, sr:int) -> np.ndarray:
+# %% ../nbs/00_audio.ipynb #6a6ca7ce
+def load_held_audio(path:str|Path, # audio file, typically cut off part-way
+                    sr:int=22050, # target sample rate
+                   ) -> np.ndarray: # mono float32
     "All the audio a damaged or cut-off file holds, mono at `sr`; `AudioError` if none decodes."
+    path = Path(path); _check_file(path)
     data, native_sr, _ = _decode(path, 0.0, None)
     if data.shape[0] == 0: raise AudioError(f'{path}: no audio frames')
-    if not np.isfinite(data).all(): raise AudioError(f'{path}: corrupt audio data (NaN or infinite samples)')
+    _check_finite(path, data)
     y = _to_mono(data)
-    return np.asarray(y if native_sr == sr else soxr.resample(y, native_sr, sr, quality='HQ'), np.float32)
-
-# %% ../nbs/00_audio.ipynb #fd519078
-def read_windows(path:str|Path, # audio file
-                 window_seconds:float=3.0, # window length
-                 sr:int=22050, # target sample rate
-                 edge_seconds:float=EDGE_SECONDS, # skipped at each end
-                 max_windows:int=MAX_WINDOWS, # cap for long songs
-                ) -> SongWindows: # `(n_windows, samples)` float32 and the song's duration, unpacked as a pair; `.warning`
-    "Decode only the planned windows of `path` (of the part it holds, if cut off); `AudioError` naming the file if unusable."
-    path = Path(path)
-    dur = audio_info(path)['duration']
-    offsets = window_offsets(dur, window_seconds, edge_seconds, max_windows)
-    if not offsets: raise AudioError(f'{path}: too short ({dur:.1f} s; needs at least {window_seconds:g} s)')
-    try: return SongWindows(_planned(path, dur, offsets, window_seconds, sr), dur)
-    except AudioError as e:
-        if 'truncated' not in str(e): raise
-        cut = str(e)
-    y = _held_part(path, sr); held = len(y) / sr
-    offsets = window_offsets(held, window_seconds, edge_seconds, max_windows)
-    if not offsets: raise AudioError(f'{cut} (it holds {held:.1f} s, less than one {window_seconds:g} s window)')
-    size = int(round(window_seconds * sr))
-    wins = np.stack([fix_length(y[int(round(o * sr)):][:size], sr, window_seconds) for o in offsets])
-    return SongWindows(wins, held, f'truncated at {held:.0f} s of {dur:.0f} s')
+    if native_sr != sr: y = soxr.resample(y, native_sr, sr, quality='HQ')
+    return np.asarray(y, np.float32)
 
 # %% ../nbs/00_audio.ipynb #ae09b882
 def scan_audio(paths:list, # files and folders
-              ) -> tuple[list[str], dict]: # sorted absolute audio paths, and {what was skipped: how many}
-    "The audio files under `paths` and a summary of what was skipped; a missing path raises `AudioError`."
+              ) -> tuple[list[str], dict]: # sorted absolute audio paths; {skipped: how many}
+    "The audio files under `paths` and what was skipped; a missing path raises `AudioError`."
     found, other, skipped = {}, Counter(), Counter()
     for p in map(Path, paths):
         if p.is_file(): found[os.path.abspath(p)] = None; continue
         if not p.is_dir(): raise AudioError(f'{p}: no such file or folder')
-        for root, dirs, files in os.walk(p, onerror=lambda e: skipped.update(['unreadable folder'])):
+        unreadable = lambda e: skipped.update(['unreadable folder'])
+        for root, dirs, files in os.walk(p, onerror=unreadable):
             skipped['hidden'] += sum(name.startswith('.') for name in dirs + files)
             dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
             for name in files:
@@ -354,9 +312,11 @@ def scan_audio(paths:list, # files and folders
                 else: other[Path(name).suffix.lower() or 'no extension'] += 1
     if other:
         kinds = sorted(other, key=lambda e: (-other[e], e))
-        skipped[f'not audio ({", ".join(kinds[:5])}{", ..." if len(kinds) > 5 else ""})'] = sum(other.values())
+        names = ', '.join(kinds[:5]) + (', ...' if len(kinds) > 5 else '')
+        skipped[f'not audio ({names})'] = sum(other.values())
     return sorted(found), {k: v for k, v in skipped.items() if v}
 
+# %% ../nbs/00_audio.ipynb #cade5182
 def find_audio(paths:list, # files and folders
               ) -> list[str]: # sorted absolute paths of the audio files
     "The audio files under `paths`, as `scan_audio` finds them, without the summary."

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 from .audio import AudioError
 from .features import FeatureConfig, extract
-from .files import atomic_writer, one_blas_thread, one_line
-from .preprocessing import load_clip, file_identity, cache_dir, imap_unordered, store_dtype
+from .files import atomic_writer, one_blas_thread, one_line, run_jobs
+from .store import load_clip, file_identity, cache_dir, store_dtype
 
 # %% auto #0
 __all__ = ['AUGMENT_KINDS', 'Augmenter', 'make_augmenter', 'augment', 'augmented_path', 'augment_features']
@@ -21,22 +21,34 @@ __all__ = ['AUGMENT_KINDS', 'Augmenter', 'make_augmenter', 'augment', 'augmented
 # %% ../nbs/04_augment.ipynb #b25b9937
 AUGMENT_KINDS = ('none', 'weak', 'strong')
 
+def _check_kind(kind:str):
+    "A `ValueError` unless `kind` is one of `AUGMENT_KINDS`."
+    if kind not in AUGMENT_KINDS:
+        raise ValueError(f'unknown augmentation {kind!r}: choose one of {", ".join(AUGMENT_KINDS)}')
+
+# %% ../nbs/04_augment.ipynb #7a1dafa9
 def _pipeline(kind:str):
     "The audiomentations transform for `kind`, or None for 'none'."
     import audiomentations as A
     if kind == 'none': return None
     noise = A.AddGaussianNoise(min_amplitude=0.001, max_amplitude=0.015, p=1.0)
     if kind == 'weak': return noise
-    return A.Compose([noise,
-                      A.TimeStretch(min_rate=0.8, max_rate=1.25, leave_length_unchanged=False, p=0.5),
-                      A.Shift(min_shift=-0.25, max_shift=0.25, shift_unit='fraction', rollover=True, p=0.5),
-                      A.PitchShift(min_semitones=-2.0, max_semitones=2.0, p=0.5)])
+    return A.Compose([
+        noise, A.TimeStretch(min_rate=0.8, max_rate=1.25, leave_length_unchanged=False, p=0.5),
+        A.Shift(min_shift=-0.25, max_shift=0.25, shift_unit='fraction', rollover=True, p=0.5),
+        A.PitchShift(min_semitones=-2.0, max_semitones=2.0, p=0.5)])
 
+# %% ../nbs/04_augment.ipynb #9e8c0866
+def _digest_seed(text:str) -> int:
+    "A 32-bit seed from `text` (its SHA-1), the same on every machine and in every process."
+    return int.from_bytes(hashlib.sha1(text.encode()).digest()[:4], 'little')
+
+# %% ../nbs/04_augment.ipynb #69e5052a
 class Augmenter:
-    "A seeded augmentation pipeline: call it on `(y, sr)`; successive calls draw successive random parameters."
+    "A seeded augmentation pipeline called on `(y, sr)`: each call draws the next parameters."
     def __init__(self, kind:str='weak', # 'none', 'weak' or 'strong'
                  seed:int=0):
-        if kind not in AUGMENT_KINDS: raise ValueError(f'unknown augmentation {kind!r}: choose one of {", ".join(AUGMENT_KINDS)}')
+        _check_kind(kind)
         self.kind, self.seed, self.calls, self.transform = kind, seed, 0, _pipeline(kind)
 
     def __call__(self, y:np.ndarray, sr:int) -> np.ndarray:
@@ -46,13 +58,14 @@ class Augmenter:
         if self.transform is None: return y.copy()
         state_py, state_np = random.getstate(), np.random.get_state()
         try:
-            s = int.from_bytes(hashlib.sha1(f'{self.seed}:{self.calls}'.encode()).digest()[:4], 'little')
+            s = _digest_seed(f'{self.seed}:{self.calls}')
             random.seed(s); np.random.seed(s)
             out = self.transform(samples=y, sample_rate=sr)
         finally:
             random.setstate(state_py); np.random.set_state(state_np)
         self.calls += 1
-        return np.resize(np.asarray(out, dtype=np.float32), len(y))  # a shortened clip wraps around: no silent tail
+        # a shortened clip wraps around: no silent tail
+        return np.resize(np.asarray(out, dtype=np.float32), len(y))
 
     def __repr__(self): return f'Augmenter({self.kind!r}, seed={self.seed})'
 
@@ -71,19 +84,24 @@ def augment(y:np.ndarray, # mono float signal
     return Augmenter(kind, seed)(y, sr)
 
 # %% ../nbs/04_augment.ipynb #17c14c49
-def augmented_path(out_dir:str|Path, path:str|Path, kind:str, copy:int, seed:int=0, config:FeatureConfig=FeatureConfig(),
+def augmented_path(out_dir:str|Path, # the feature store folder
+                   path:str|Path, # the audio file
+                   kind:str, copy:int, seed:int=0, config:FeatureConfig=FeatureConfig(),
                    dtype:str='float32', # storage type, as for `extract_features`
                   ) -> Path:
     "Where the features of augmented copy `copy` of audio file `path` are stored."
     digest = file_identity(path)
-    return cache_dir(out_dir, config, dtype) / 'augment' / kind / digest[:2] / f'{digest}-s{seed}-c{copy}.npy'
+    folder = cache_dir(out_dir, config, dtype) / 'augment' / kind / digest[:2]
+    return folder / f'{digest}-s{seed}-c{copy}.npy'
 
+# %% ../nbs/04_augment.ipynb #d1e48bbc
 def _copy_seed(path:str, kind:str, copy:int, seed:int) -> int:
-    "The augmentation seed of one copy: depends on the file's path, the kind, the copy and the seed only."
-    return int.from_bytes(hashlib.sha1(f'{os.path.realpath(path)}\0{kind}\0{copy}\0{seed}'.encode()).digest()[:4], 'little')
+    "The augmentation seed of one copy: from the file's path, the kind, the copy and the seed only."
+    return _digest_seed(f'{os.path.realpath(path)}\0{kind}\0{copy}\0{seed}')
 
 # %% ../nbs/04_augment.ipynb #ab8ff33e
-def _augment_one(path:str, dest:str, kind:str, copy:int, seed:int, config:FeatureConfig, dtype:str='float32') -> dict:
+def _augment_one(path:str, dest:str, kind:str, copy:int, seed:int, config:FeatureConfig,
+                 dtype:str='float32') -> dict:
     "Worker task: load the clip, augment, extract, write `dest` (as `dtype`) atomically."
     dest = Path(dest)
     if dest.exists(): return dict(dest=str(dest), status='cached', reason='')
@@ -95,44 +113,69 @@ def _augment_one(path:str, dest:str, kind:str, copy:int, seed:int, config:Featur
     except (AudioError, OSError) as e:
         return dict(dest=str(dest), status='failed', reason=one_line(e))
 
-# %% ../nbs/04_augment.ipynb #d27ba8c9
-def augment_features(table:pd.DataFrame, # training rows of a manifest (needs `path`; `split`, if present, all 'train')
-                     out_dir:str|Path, # feature store folder (the same one `extract_features` uses is fine)
-                     kind:str='weak', # 'weak' or 'strong' ('none' gives an empty table)
-                     copies:int=1, # augmented copies per track
-                     config:FeatureConfig=FeatureConfig(),
-                     seed:int=0, # with the file, kind and copy number, determines each copy
-                     workers:int|None=None, # processes; None: every usable CPU; 1 runs in this process
-                     progress:bool=True, # tqdm progress bar
-                     dtype:str='float32', # storage type: 'float32' or 'float16' (half the size)
-                    ) -> pd.DataFrame: # one row per (track, copy): the table's columns + copy_index, augment, features
-    "Augment each training track `copies` times, extract and cache the features; return the table of copies."
-    from tqdm.auto import tqdm
-    if kind not in AUGMENT_KINDS: raise ValueError(f'unknown augmentation {kind!r}: choose one of {", ".join(AUGMENT_KINDS)}')
-    if 'path' not in table.columns: raise ValueError('augment_features: the table has no `path` column')
+# %% ../nbs/04_augment.ipynb #0de52e32
+def _check_training(table:pd.DataFrame):
+    "A `ValueError` unless `table` has a `path` column and only training rows."
+    if 'path' not in table.columns:
+        raise ValueError('augment_features: the table has no `path` column')
     if 'split' in table.columns and (table['split'] != 'train').any():
         bad = table.loc[table['split'] != 'train', 'path'].iloc[0]
-        raise ValueError(f'augment_features: only training tracks may be augmented; {bad} is in split {table.loc[table["path"] == bad, "split"].iloc[0]!r}')
+        split = table.loc[table['path'] == bad, 'split'].iloc[0]
+        raise ValueError(f'augment_features: only training tracks may be augmented; '
+                         f'{bad} is in split {split!r}')
+
+# %% ../nbs/04_augment.ipynb #1bd20f5c
+def _no_copies(table:pd.DataFrame) -> pd.DataFrame:
+    "An empty table of copies, with the columns and counts of `augment_features`."
+    out = table.iloc[:0].assign(copy_index=pd.Series(dtype=int), augment=pd.Series(dtype=str),
+                                features=pd.Series(dtype=str))
+    out.attrs.update(computed=0, cached=0, failures=[], seconds=0.0)
+    return out
+
+# %% ../nbs/04_augment.ipynb #0ce2df68
+_DIED = 'its worker process died; a rerun tries it again'
+
+def _run_copies(jobs:list, workers:int|None, kind:str, progress:bool) -> tuple[dict, list]:
+    "The status of every job's `dest`, and (dest, reason) of each failed one."
+    from tqdm.auto import tqdm
+    crashed = lambda job, err: dict(dest=job[1], status='failed', reason=_DIED)
+    status, failures = {}, []
+    with one_blas_thread():  # in this process; worker processes run BLAS on one thread already
+        runs = run_jobs(_augment_one, jobs, workers, on_crash=crashed)
+        for rec in tqdm(runs, total=len(jobs), desc=f'augment ({kind})', unit='copy',
+                        disable=not progress):
+            status[rec['dest']] = rec['status']
+            if rec['status'] == 'failed': failures.append((rec['dest'], rec['reason']))
+    return status, failures
+
+# %% ../nbs/04_augment.ipynb #d27ba8c9
+def augment_features(
+    table:pd.DataFrame, # training rows of a manifest (needs `path`; `split`, if any, all 'train')
+    out_dir:str|Path, # feature store folder (the one `extract_features` uses is fine)
+    kind:str='weak', # 'weak' or 'strong' ('none' gives an empty table)
+    copies:int=1, # augmented copies per track
+    config:FeatureConfig=FeatureConfig(),
+    seed:int=0, # with the file, kind and copy number, determines each copy
+    workers:int|None=None, # processes; None: every usable CPU; 1 runs in this process
+    progress:bool=True, # tqdm progress bar
+    dtype:str='float32', # storage type: 'float32' or 'float16' (half the size)
+) -> pd.DataFrame: # a row per (track, copy): the table's columns + copy_index, augment, features
+    "Augment each training track `copies` times, extract and cache the features; a table of copies."
+    _check_kind(kind); _check_training(table)
     t0 = time.perf_counter()
-    if kind == 'none' or copies < 1 or len(table) == 0:
-        out = table.iloc[:0].assign(copy_index=pd.Series(dtype=int), augment=pd.Series(dtype=str), features=pd.Series(dtype=str))
-        out.attrs.update(computed=0, cached=0, failures=[], seconds=0.0); return out
+    if kind == 'none' or copies < 1 or len(table) == 0: return _no_copies(table)
     rows, jobs = [], []
     for i, path in enumerate(table['path']):
         for c in range(copies):
-            dest = augmented_path(out_dir, path, kind, c, seed, config, dtype)
-            rows.append((i, c, str(dest))); jobs.append((str(path), str(dest), kind, c, seed, config, store_dtype(dtype)))
-    crashed = lambda job: dict(dest=job[1], status='failed', reason='its worker process died; a rerun tries it again')
-    status, failures = {}, []
-    with one_blas_thread():  # in this process; worker processes run BLAS on one thread already
-        runs = imap_unordered(_augment_one, jobs, workers, on_crash=crashed)
-        for rec in tqdm(runs, total=len(jobs), desc=f'augment ({kind})', unit='copy', disable=not progress):
-            status[rec['dest']] = rec['status']
-            if rec['status'] == 'failed': failures.append((rec['dest'], rec['reason']))
+            dest = str(augmented_path(out_dir, path, kind, c, seed, config, dtype))
+            rows.append((i, c, dest))
+            jobs.append((str(path), dest, kind, c, seed, config, store_dtype(dtype)))
+    status, failures = _run_copies(jobs, workers, kind, progress)
     keep = [(i, c, d) for i, c, d in rows if status[d] != 'failed']
     out = table.iloc[[i for i, _, _ in keep]].reset_index(drop=True)
-    out = out.assign(copy_index=[c for _, c, _ in keep], augment=kind, features=[d for _, _, d in keep])
+    out = out.assign(copy_index=[c for _, c, _ in keep], augment=kind,
+                     features=[d for _, _, d in keep])
     counts = pd.Series(list(status.values())).value_counts()
-    out.attrs.update(computed=int(counts.get('computed', 0)), cached=int(counts.get('cached', 0)), failures=failures,
-                     seconds=time.perf_counter() - t0)
+    out.attrs.update(computed=int(counts.get('computed', 0)), cached=int(counts.get('cached', 0)),
+                     failures=failures, seconds=time.perf_counter() - t0)
     return out

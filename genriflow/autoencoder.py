@@ -1,4 +1,4 @@
-"""A sequence autoencoder learns a short code for each clip without labels; its codes, clustered with PCA + k-means, are scored by ARI and NMI against the genres.
+"""A sequence autoencoder learns a short code for each clip without labels; what it must keep to rebuild a clip may tell genres apart.
 
 Docs: https://genriflow.github.io/genriflow/lstm_autoencoder.html.md"""
 
@@ -10,25 +10,29 @@ import time
 import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 from torch import nn
+from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['pool_time', 'LSTMAutoencoder', 'fit_autoencoder', 'encode', 'autoencoder_latents', 'plot_history']
+__all__ = ['pool_time', 'LSTMAutoencoder', 'fit_autoencoder', 'encode', 'autoencoder_latents']
 
 # %% ../nbs/06_lstm_autoencoder.ipynb #ea24079c
 def pool_time(X:np.ndarray, # `(N, n_rows, n_frames)` features
               steps:int=32, # time steps kept
              ) -> np.ndarray: # `(N, n_rows, steps)` float32
-    "Average consecutive frames into `steps` equal blocks: a sequence short enough for an LSTM on a CPU."
+    "Average consecutive frames into `steps` equal blocks: a sequence short enough for an LSTM."
     X = np.asarray(X, dtype=np.float32)
-    if X.ndim != 3: raise ValueError(f'expected features (N, n_rows, n_frames), got shape {X.shape}')
-    if not 1 <= steps <= X.shape[2]: raise ValueError(f'steps={steps}: need 1 <= steps <= n_frames ({X.shape[2]})')
+    if X.ndim != 3:
+        raise ValueError(f'expected features (N, n_rows, n_frames), got shape {X.shape}')
+    if not 1 <= steps <= X.shape[2]:
+        raise ValueError(f'steps={steps}: need 1 <= steps <= n_frames ({X.shape[2]})')
     edges = np.linspace(0, X.shape[2], steps + 1).round().astype(int)
     return (np.add.reduceat(X, edges[:-1], axis=2) / np.diff(edges)).astype(np.float32)
 
 # %% ../nbs/06_lstm_autoencoder.ipynb #9f711240
 class LSTMAutoencoder(nn.Module):
-    "Sequence autoencoder: an LSTM encoder to a small code, an LSTM decoder back to the feature sequence."
+    "Sequence autoencoder: an LSTM encoder to a small code, an LSTM decoder back to the sequence."
     def __init__(self, n_rows:int=166, # features per time step
                  hidden:int=64, # LSTM units in encoder and decoder
                  latent:int=16, # size of the code
@@ -42,35 +46,57 @@ class LSTMAutoencoder(nn.Module):
         self.decoder = nn.LSTM(hidden, hidden, layers, batch_first=True)
         self.out = nn.Linear(hidden, n_rows)
 
-    def encode(self, x:torch.Tensor) -> torch.Tensor:
-        "Codes `(batch, latent)` of sequences `(batch, n_rows, steps)`."
-        if not torch.is_tensor(x) or x.ndim != 3 or x.shape[1] != self.hparams['n_rows'] or not x.is_floating_point():
-            got = tuple(x.shape) if hasattr(x, 'shape') else type(x).__name__
-            raise ValueError(f'LSTMAutoencoder expects a float tensor (batch, {self.hparams["n_rows"]}, steps), got {got}')
-        h, (hn, _) = self.encoder(x.transpose(1, 2))
-        return self.to_latent(torch.cat([hn[-1], h.mean(dim=1)], dim=1))
+# %% ../nbs/06_lstm_autoencoder.ipynb #d0f21678
+@patch
+def encode(self:LSTMAutoencoder, x:torch.Tensor) -> torch.Tensor:
+    "Codes `(batch, latent)` of sequences `(batch, n_rows, steps)`."
+    n_rows = self.hparams['n_rows']
+    if not torch.is_tensor(x) or x.ndim != 3 or x.shape[1] != n_rows or not x.is_floating_point():
+        got = tuple(x.shape) if hasattr(x, 'shape') else type(x).__name__
+        raise ValueError(f'LSTMAutoencoder expects a float tensor (batch, {n_rows}, steps), '
+                         f'got {got}')
+    h, (hn, _) = self.encoder(x.transpose(1, 2))
+    return self.to_latent(torch.cat([hn[-1], h.mean(dim=1)], dim=1))
 
-    def decode(self, z:torch.Tensor, steps:int) -> torch.Tensor:
-        "Sequences `(batch, n_rows, steps)` rebuilt from codes `(batch, latent)`."
-        h, _ = self.decoder(self.from_latent(z).unsqueeze(1).expand(-1, steps, -1).contiguous())
-        return self.out(h).transpose(1, 2)
+# %% ../nbs/06_lstm_autoencoder.ipynb #f2834af8
+@patch
+def decode(self:LSTMAutoencoder, z:torch.Tensor, steps:int) -> torch.Tensor:
+    "Sequences `(batch, n_rows, steps)` rebuilt from codes `(batch, latent)`."
+    h, _ = self.decoder(self.from_latent(z).unsqueeze(1).expand(-1, steps, -1).contiguous())
+    return self.out(h).transpose(1, 2)
 
-    def forward(self, x:torch.Tensor) -> torch.Tensor:
-        "The reconstruction of `x`, same shape."
-        return self.decode(self.encode(x), x.shape[2])
+# %% ../nbs/06_lstm_autoencoder.ipynb #32fc499d
+@patch
+def forward(self:LSTMAutoencoder, x:torch.Tensor) -> torch.Tensor:
+    "The reconstruction of `x`, same shape."
+    return self.decode(self.encode(x), x.shape[2])
 
 # %% ../nbs/06_lstm_autoencoder.ipynb #aaa8d2f3
+def _epoch_mse(model:LSTMAutoencoder, tr:torch.Tensor, batch_size:int, opt,
+               g:torch.Generator) -> float:
+    "Train one epoch on shuffled batches of `tr`; the mean squared reconstruction error."
+    model.train(); total = 0.0
+    for idx in torch.randperm(len(tr), generator=g).split(batch_size):
+        xb = tr[idx]
+        loss = nn.functional.mse_loss(model(xb), xb)
+        opt.zero_grad(); loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0); opt.step()
+        total += loss.item() * len(xb)
+    return total / len(tr)
+
+# %% ../nbs/06_lstm_autoencoder.ipynb #4abae3d3
 def fit_autoencoder(model:LSTMAutoencoder,
                     X:np.ndarray, # sequences `(N, n_rows, steps)`, standardized
                     epochs:int=40, lr:float=3e-3, batch_size:int=32,
-                    valid:float=0.1, # share of sequences held out to watch the reconstruction error (none if N <= 10)
+                    valid:float=0.1, # share held out to watch the error (none if N <= 10)
                     seed:int=0, # hold-out draw and shuffling
                     progress:bool=False, # a tqdm bar over epochs
                    ) -> pd.DataFrame: # per epoch: `train_mse`, `valid_mse`; `.attrs['seconds']`
     "Train an autoencoder on mean squared reconstruction error; return its training curve."
-    from tqdm.auto import tqdm
     X = torch.as_tensor(np.asarray(X, dtype=np.float32))
-    if X.ndim != 3 or len(X) < 2: raise ValueError(f'expected at least 2 sequences (N, n_rows, steps), got shape {tuple(X.shape)}')
+    if X.ndim != 3 or len(X) < 2:
+        raise ValueError('expected at least 2 sequences (N, n_rows, steps), '
+                         f'got shape {tuple(X.shape)}')
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(X), generator=g)
     n_va = int(round(valid * len(X))) if len(X) > 10 else 0
@@ -78,15 +104,11 @@ def fit_autoencoder(model:LSTMAutoencoder,
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     rows, t0 = [], time.perf_counter()
     for epoch in tqdm(range(1, epochs + 1), disable=not progress, desc='autoencoder', unit='epoch'):
-        model.train(); total = 0.0
-        for idx in torch.randperm(len(tr), generator=g).split(batch_size):
-            xb = tr[idx]
-            loss = nn.functional.mse_loss(model(xb), xb)
-            opt.zero_grad(); loss.backward(); nn.utils.clip_grad_norm_(model.parameters(), 1.0); opt.step()
-            total += loss.item() * len(xb)
+        train_mse = _epoch_mse(model, tr, batch_size, opt, g)
         model.eval()
-        with torch.no_grad(): v = nn.functional.mse_loss(model(va), va).item() if n_va else float('nan')
-        rows.append(dict(epoch=epoch, train_mse=total / len(tr), valid_mse=v))
+        with torch.no_grad():
+            v = nn.functional.mse_loss(model(va), va).item() if n_va else float('nan')
+        rows.append(dict(epoch=epoch, train_mse=train_mse, valid_mse=v))
     hist = pd.DataFrame(rows)
     hist.attrs.update(seconds=time.perf_counter() - t0, n_train=len(tr), n_valid=n_va)
     return hist
@@ -103,26 +125,16 @@ def encode(model:LSTMAutoencoder, X:np.ndarray, # sequences `(N, n_rows, steps)`
 # %% ../nbs/06_lstm_autoencoder.ipynb #46e227de
 def autoencoder_latents(Xs:np.ndarray, # standardized features `(N, n_rows, n_frames)`
                         steps:int=32, # time steps after `pool_time`
-                        hidden:int=64, latent:int=16, epochs:int=40, lr:float=3e-3, batch_size:int=32,
+                        hidden:int=64, latent:int=16, # LSTM units; size of the code
+                        epochs:int=40, lr:float=3e-3, batch_size:int=32,
                         seed:int=0, # weights, hold-out, shuffling
                         progress:bool=False,
-                       ) -> tuple[np.ndarray, pd.DataFrame]: # codes `(N, latent)` and the training curve
+                       ) -> tuple[np.ndarray, pd.DataFrame]: # codes `(N, latent)`, training curve
     "Pool each clip to `steps`, train an `LSTMAutoencoder` on all of them, return their codes."
     S = pool_time(Xs, min(steps, np.shape(Xs)[-1]))
     torch.manual_seed(seed)
     model = LSTMAutoencoder(S.shape[1], hidden=hidden, latent=latent)
-    hist = fit_autoencoder(model, S, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress)
+    hist = fit_autoencoder(model, S, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                           progress=progress)
     hist.attrs['baseline_mse'] = float(np.mean(np.square(S - S.mean(axis=(0, 2), keepdims=True))))
     return encode(model, S), hist
-
-# %% ../nbs/06_lstm_autoencoder.ipynb #7c88aec4
-def plot_history(hist:pd.DataFrame, title:str='LSTM autoencoder'):
-    "The training curve: reconstruction error per epoch on training and held-out sequences, and the mean-only baseline."
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    ax.plot(hist['epoch'], hist['train_mse'], label='training')
-    if hist['valid_mse'].notna().any(): ax.plot(hist['epoch'], hist['valid_mse'], label='held out')
-    if 'baseline_mse' in hist.attrs:
-        ax.axhline(hist.attrs['baseline_mse'], color='grey', ls='--', lw=1, label='predict each row\'s mean')
-    ax.set_xlabel('epoch'); ax.set_ylabel('reconstruction MSE'); ax.set_title(title); ax.legend()
-    return fig

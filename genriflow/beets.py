@@ -7,11 +7,13 @@ Docs: https://genriflow.github.io/genriflow/beets.html.md"""
 # %% ../nbs/21_beets.ipynb #6ab7a6b0
 from __future__ import annotations
 import math, os
+from fastcore.basics import patch
 from .files import UserError
-from .library import confident
+from .playlists import confident
 
 # %% auto #0
-__all__ = ['BEETS_MISSING', 'DEFAULTS', 'require_beets', 'item_attributes', 'set_genre', 'pending', 'classify_items']
+__all__ = ['BEETS_MISSING', 'DEFAULTS', 'require_beets', 'item_attributes', 'set_genre', 'pending', 'classify_items',
+           'PluginMethods']
 
 # %% ../nbs/21_beets.ipynb #4d9e537e
 BEETS_MISSING = 'beets is not installed: pip install genriflow[beets]'
@@ -26,24 +28,28 @@ def require_beets():
 def item_attributes(pred, # a `Prediction` of `GenreClassifier` or `MusicnnClassifier`
                     model_id:str, # the classifier's `model_id`
                    ) -> dict: # flexible attributes for a beets item
-    "What a prediction stores on its item: best genre (a weak guess flagged), confidence, moods, tempo, channel."
+    "What a prediction stores on its item: genre (weak guess flagged), confidence, moods, tempo."
     extra, row = pred.extra or {}, pred.row()
     attrs = dict(genriflow_genre=pred.genre or extra.get('best_guess') or '',
-                 genriflow_confidence=float(row['confidence']), genriflow_uncertain=not confident(row),
+                 genriflow_confidence=float(row['confidence']),
+                 genriflow_uncertain=not confident(row),
                  genriflow_kind=row.get('kind') or 'music', genriflow_model=model_id)
     if extra.get('moods'): attrs['genriflow_moods'] = extra['moods']
     if 'genres' in extra: attrs['genriflow_genres'] = extra['genres']
-    if math.isfinite(bpm := float(row.get('bpm') or 'nan')): attrs['genriflow_bpm'] = int(round(bpm))
+    bpm = float(row.get('bpm') or 'nan')
+    if math.isfinite(bpm): attrs['genriflow_bpm'] = int(round(bpm))
     if row.get('channel'): attrs['genriflow_channel'] = row['channel']
     return attrs
 
+# %% ../nbs/21_beets.ipynb #65fbe175
 def set_genre(item, attrs:dict):
     "Set beets' own genre from a confident result (beets 2.x: the multi-valued `genres`)."
     names = [g for g in (attrs.get('genriflow_genres') or '').split('; ') if g]
     names = names or [attrs['genriflow_genre']]
     if 'genres' in type(item)._fields: item.genres = names
     else: item.genre = '; '.join(names)
-    if not item.get('bpm') and 'genriflow_bpm' in attrs: item.bpm = attrs['genriflow_bpm']  # fill, never replace
+    # fill, never replace
+    if not item.get('bpm') and 'genriflow_bpm' in attrs: item.bpm = attrs['genriflow_bpm']
 
 # %% ../nbs/21_beets.ipynb #7f6aa161
 def pending(items, # beets items
@@ -53,8 +59,9 @@ def pending(items, # beets items
     "The items this model has not classified yet."
     return [it for it in items if force or it.get('genriflow_model') != model_id]
 
+# %% ../nbs/21_beets.ipynb #799bb2ba
 def classify_items(items:list, # beets items
-                   classifier, # `inference.load_classifier(...)`
+                   classifier, # `tagger.load_classifier(...)`
                    write_genre:bool=False, # also set beets' genre field (confident results only)
                    write_files:bool=False, # also write the items' tags into their files
                    workers:int|None=None, progress:bool=True,
@@ -93,14 +100,18 @@ def _command(plugin):
     return cmd
 
 # %% ../nbs/21_beets.ipynb #5651c237
+class PluginMethods:
+    "What `GenriflowPlugin` does, apart from beets' `BeetsPlugin` it is built on (`_plugin_class`)."
+    def commands(self) -> list: return [_command(self)]
+
+# %% ../nbs/21_beets.ipynb #f5b5119e
 def _plugin_class():
     "Build the plugin class on beets' `BeetsPlugin` (beets imported here, not when genriflow is)."
     require_beets()
-    from beets import ui
     from beets.dbcore import types
     from beets.plugins import BeetsPlugin
 
-    class GenriflowPlugin(BeetsPlugin):
+    class GenriflowPlugin(PluginMethods, BeetsPlugin):
         "`beet genriflow [QUERY]`: genres of items from their audio as flexible attributes."
         item_types = {'genriflow_confidence': types.NullFloat(2),  # shown with 2 digits
                       'genriflow_uncertain': types.BOOLEAN}
@@ -108,42 +119,56 @@ def _plugin_class():
             super().__init__(name); self.config.add(DEFAULTS); self._classifiers = {}
             if self.config['auto'].get(bool):
                 self.register_listener('import_task_files', self.imported)
-        def commands(self): return [_command(self)]
-
-        def classifier(self, model=None):
-            "The classifier for `model` (or the configured one), loaded once."
-            from genriflow.inference import load_classifier
-            model = model or self.config['model'].as_str() or None
-            try:
-                if model not in self._classifiers:
-                    device = self.config['device'].as_str()
-                    self._classifiers[model] = load_classifier(model, device=device)
-                return self._classifiers[model]
-            except UserError as e: raise ui.UserError(f'genriflow: {e}') from None
-
-        def classify(self, items, model=None, force=False, write_genre=None, write_files=False,
-                     workers=None, progress=True) -> dict:
-            "Classify the items this model has not done (all with `force`); counts, with `skipped`."
-            clf, items = self.classifier(model), list(items)
-            todo = pending(items, clf.model_id, force)
-            genre = self.config['write_genre'].get(bool) if write_genre is None else write_genre
-            workers = workers or self.config['workers'].get(int) or None
-            n = classify_items(todo, clf, genre, write_files, workers, progress, self._log.warning)
-            return dict(n, skipped=len(items) - len(todo))
-
-        def run_command(self, lib, opts, args):
-            n = self.classify(lib.items(args), opts.model, opts.force, opts.write_genre,
-                              opts.write_files, opts.workers)
-            ui.print_(f'genriflow: {n["classified"]} classified, {n["skipped"]} already done by '
-                      f'this model, {n["failed"]} failed')
-
-        def imported(self, session, task):
-            "On import (`auto: yes`): classify the task's items."
-            write = self.config['write_genre'].get(bool) and session.config['write'].get(bool)
-            n = self.classify(task.imported_items(), write_files=write, progress=False)
-            self._log.info('classified {} imported items', n['classified'])
     return GenriflowPlugin
 
+# %% ../nbs/21_beets.ipynb #8ed3337d
+@patch
+def classifier(self:PluginMethods, model:str|None=None, # a bundle folder; None: the configured one
+              ):
+    "The classifier for `model` (or the configured one), loaded once."
+    from beets import ui
+    from genriflow.tagger import load_classifier  # here: `beet` starts without torch
+    model = model or self.config['model'].as_str() or None
+    try:
+        if model not in self._classifiers:
+            device = self.config['device'].as_str()
+            self._classifiers[model] = load_classifier(model, device=device)
+        return self._classifiers[model]
+    except UserError as e: raise ui.UserError(f'genriflow: {e}') from None
+
+# %% ../nbs/21_beets.ipynb #433051c1
+@patch
+def classify(self:PluginMethods, items, # beets items
+             model=None, force=False, # the bundle (None: configured); True: items already done too
+             write_genre=None, write_files=False, # None: the configured `write_genre`
+             workers=None, progress=True) -> dict:
+    "Classify the items this model has not done (all with `force`); counts, with `skipped`."
+    clf, items = self.classifier(model), list(items)
+    todo = pending(items, clf.model_id, force)
+    genre = self.config['write_genre'].get(bool) if write_genre is None else write_genre
+    workers = workers or self.config['workers'].get(int) or None
+    n = classify_items(todo, clf, genre, write_files, workers, progress, self._log.warning)
+    return dict(n, skipped=len(items) - len(todo))
+
+# %% ../nbs/21_beets.ipynb #a264e81d
+@patch
+def run_command(self:PluginMethods, lib, opts, args):
+    "`beet genriflow [QUERY]`: classify the query's items, print the counts."
+    from beets import ui
+    n = self.classify(lib.items(args), opts.model, opts.force, opts.write_genre,
+                      opts.write_files, opts.workers)
+    ui.print_(f'genriflow: {n["classified"]} classified, {n["skipped"]} already done by '
+              f'this model, {n["failed"]} failed')
+
+# %% ../nbs/21_beets.ipynb #30e23786
+@patch
+def imported(self:PluginMethods, session, task):
+    "On import (`auto: yes`): classify the task's items."
+    write = self.config['write_genre'].get(bool) and session.config['write'].get(bool)
+    n = self.classify(task.imported_items(), write_files=write, progress=False)
+    self._log.info('classified {} imported items', n['classified'])
+
+# %% ../nbs/21_beets.ipynb #a38173ce
 def __getattr__(name:str):
     "`GenriflowPlugin`, built on first use (it needs beets)."
     if name != 'GenriflowPlugin':

@@ -11,24 +11,28 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from .files import UserError, atomic_writer, one_line
+from safetensors import safe_open
+from safetensors.torch import load_file, save as save_safetensors
+import genriflow
+from .files import atomic_writer, one_line
 from .cnn import GenreCNN
 from .lstm import LSTMCNN
 from .pretrained import EmbeddingHead
+from .bundle_check import BUNDLE_FORMAT, BUNDLE_KEYS, BundleError, read_bundle_meta
 
 # %% auto #0
-__all__ = ['MODELS', 'BUNDLE_FORMAT', 'BUNDLE_KEYS', 'MAX_CLASSES', 'MAX_WIDTH', 'MAX_PARAMETERS', 'HPARAMS', 'FEATURE_CONFIG',
-           'WINDOW_SECONDS', 'MAX_META_BYTES', 'model_name', 'track_record', 'record_split', 'match_split',
-           'BundleError', 'check_meta', 'save_bundle', 'read_bundle_meta', 'load_bundle']
+__all__ = ['MODELS', 'MAX_PARAMETERS', 'model_name', 'track_record', 'record_split', 'match_split', 'save_bundle', 'load_bundle']
 
 # %% ../nbs/10_bundle.ipynb #7f591fd8
-MODELS = {'cnn': GenreCNN, 'lstm-cnn': LSTMCNN, 'musicnn-head': EmbeddingHead}  # a head bundle holds only the head's weights
+# a head bundle holds only the head's weights
+MODELS = {'cnn': GenreCNN, 'lstm-cnn': LSTMCNN, 'musicnn-head': EmbeddingHead}
 
 def model_name(model:torch.nn.Module) -> str:
     "The `MODELS` key of `model`'s class."
     for name, cls in MODELS.items():
         if type(model) is cls: return name
-    raise ValueError(f'{type(model).__name__} is not one of the bundled models: {", ".join(MODELS)}')
+    known = ', '.join(MODELS)
+    raise ValueError(f'{type(model).__name__} is not one of the bundled models: {known}')
 
 # %% ../nbs/10_bundle.ipynb #9155a54c
 def track_record(path:str|Path, # an audio file
@@ -40,6 +44,7 @@ def track_record(path:str|Path, # an audio file
     rel = Path(os.path.relpath(os.path.abspath(path), os.path.abspath(root))).as_posix()
     return dict(path=rel, size=path.stat().st_size, digest=hashlib.sha1(head).hexdigest()[:16])
 
+# %% ../nbs/10_bundle.ipynb #22fe5dda
 def record_split(table:pd.DataFrame, # tracks with `path` and `split` ('train', 'valid', 'test')
                  root:str|Path, # the data folder
                 ) -> dict: # {'train': [record, ...], 'valid': [...], 'test': [...]}
@@ -51,12 +56,14 @@ def record_split(table:pd.DataFrame, # tracks with `path` and `split` ('train', 
 
 # %% ../nbs/10_bundle.ipynb #fd606917
 def _keyed(records:list) -> dict:
+    "Track records by their relative path."
     return {r['path']: r for r in records}
 
+# %% ../nbs/10_bundle.ipynb #b92a1c0e
 def match_split(recorded:dict, # a bundle's recorded split (`record_split`)
                 paths:list, # the audio files in the data folder now
                 root:str|Path, # that folder
-               ) -> dict: # test, train, valid (current paths), new (paths), missing (recorded relative paths)
+               ) -> dict: # test, train, valid, new (current paths), missing (recorded, relative)
     "Sort the current files of a data folder by the recorded split they belong to."
     want = {s: _keyed(recorded.get(s, [])) for s in ('train', 'valid', 'test')}
     out, found = dict(test=[], train=[], valid=[], new=[], missing=[]), set()
@@ -69,13 +76,7 @@ def match_split(recorded:dict, # a bundle's recorded split (`record_split`)
     out['missing'] = sorted(set(want['test']) - found)
     return out
 
-# %% ../nbs/10_bundle.ipynb #376fb0c4
-BUNDLE_FORMAT = 2 # bump when bundle.json changes incompatibly; load_bundle refuses newer formats
-BUNDLE_KEYS = ('class_names', 'feature_config', 'standardizer', 'window_seconds')
-
-class BundleError(UserError):
-    "A model bundle that cannot be loaded; the message names the file and the reason."
-
+# %% ../nbs/10_bundle.ipynb #5c15b363
 def _json_default(o):
     "JSON for numpy scalars and arrays, paths and tuples inside metadata."
     if isinstance(o, np.generic): return o.item()
@@ -83,220 +84,55 @@ def _json_default(o):
     if isinstance(o, Path): return str(o)
     raise TypeError(f'{type(o).__name__} is not JSON serializable')
 
-# %% ../nbs/10_bundle.ipynb #81b4fce7
-def _is_int(v) -> bool: return isinstance(v, int) and not isinstance(v, bool)  # JSON's true is not 1
-def _is_num(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-class _Int:
-    "An integer from `lo` to `hi`."
-    def __init__(self, lo:int, hi:int): self.lo, self.hi = lo, hi
-    def ok(self, v) -> bool: return _is_int(v) and self.lo <= v <= self.hi
-    def __str__(self): return f'an integer from {self.lo} to {self.hi}'
-
-class _Num:
-    "A finite number from `lo` (excluded when `open_lo`) to `hi`."
-    def __init__(self, lo:float, hi:float, open_lo:bool=False): self.lo, self.hi, self.open_lo = lo, hi, open_lo
-    def ok(self, v) -> bool: return _is_num(v) and (v > self.lo if self.open_lo else v >= self.lo) and v <= self.hi
-    def __str__(self):
-        return f'a number above {self.lo:g} and up to {self.hi:g}' if self.open_lo else f'a number from {self.lo:g} to {self.hi:g}'
-
-class _Bool:
-    def ok(self, v) -> bool: return isinstance(v, bool)
-    def __str__(self): return 'true or false'
-
-class _Ints:
-    "A list of `n_lo` to `n_hi` integers, each `item`."
-    def __init__(self, item:_Int, n_lo:int, n_hi:int): self.item, self.n_lo, self.n_hi = item, n_lo, n_hi
-    def ok(self, v) -> bool: return isinstance(v, list) and self.n_lo <= len(v) <= self.n_hi and all(map(self.item.ok, v))
-    def __str__(self): return f'a list of {self.n_lo} to {self.n_hi} integers, each from {self.item.lo} to {self.item.hi}'
-
-class _Maybe:
-    "`null` or `spec`."
-    def __init__(self, spec): self.spec = spec
-    def ok(self, v) -> bool: return v is None or self.spec.ok(v)
-    def __str__(self): return f'null or {self.spec}'
-
-# %% ../nbs/10_bundle.ipynb #edea9288
-MAX_CLASSES, MAX_WIDTH = 10_000, 4_096  # far above any genre model
-MAX_PARAMETERS = 100_000_000  # bounds what building a declared model may allocate
-_COMMON = dict(n_classes=_Int(1, MAX_CLASSES), dropout=_Num(0.0, 1.0), regularized=_Bool())
-_WIDTH = _Int(1, MAX_WIDTH)
-HPARAMS = {  # per model: every constructor argument a bundle may set, and what it must be
-    'cnn': dict(_COMMON, n_rows=_WIDTH, channels=_Ints(_WIDTH, 1, 8), stem_stride=_Int(1, 8)),
-    'lstm-cnn': dict(_COMMON, n_rows=_WIDTH, pool=_Int(1, 64), hidden=_WIDTH, layers=_Int(1, 8), bidirectional=_Bool(),
-                     conv_channels=_WIDTH, kernel=_Int(1, 63), fc=_WIDTH),
-    'musicnn-head': dict(n_classes=_COMMON['n_classes'], dropout=_COMMON['dropout'], hidden=_Int(0, MAX_WIDTH),
-                         n_in=_Int(400, 400)),  # the built-in tagger's embedding: MSD 200 + MTT 200
-}
-_HZ = _Num(0.0, 192_000.0)
-FEATURE_CONFIG = dict(sr=_Int(1_000, 384_000), n_fft=_Int(16, 65_536), hop_length=_Int(1, 65_536),
-                      n_mels=_Int(1, 512), n_mfcc=_Int(0, 512), n_chroma=_Int(1, 120), fmin=_HZ,
-                      fmax=_Maybe(_Num(0.0, 192_000.0, True)), top_db=_Maybe(_Num(0.0, 300.0, True)),
-                      clip_seconds=_Num(0.0, 3_600.0, True))
-WINDOW_SECONDS = _Num(0.0, 600.0, True)
-
-# %% ../nbs/10_bundle.ipynb #40b4d432
-def _shown(v) -> str:
-    "A short description of a JSON value for an error message."
-    if _is_int(v) and abs(v) >= 10**15: return f'an integer of {len(str(abs(v)))} digits'
-    text = json.dumps(v)
-    return text if len(text) <= 40 else f'{text[:37]}...'
-
-def _fields(path:Path, where:str, d, specs:dict, required:tuple=()):
-    "Check a JSON object against `specs` (field -> spec); a `BundleError` naming the first bad field."
-    if not isinstance(d, dict): raise BundleError(f'{path}: {where}: expected an object, got {_shown(d)}')
-    for k in d:
-        if k not in specs: raise BundleError(f'{path}: {where}.{k}: not a known field here (bad hyper-parameters?)')
-    for k in required:
-        if k not in d: raise BundleError(f'{path}: {where}.{k}: missing')
-    for k, spec in specs.items():
-        if k in d and not spec.ok(d[k]):
-            raise BundleError(f'{path}: {where}.{k}: expected {spec}, got {_shown(d[k])}')
-
-def _depth(obj, limit:int=32) -> int:
-    "How deeply a parsed JSON value nests (counting stops past `limit`), without recursion."
-    level, deepest = [(obj, 1)], 0
-    while level:
-        o, n = level.pop(); deepest = max(deepest, n)
-        if n > limit: return n
-        if isinstance(o, dict): level += [(v, n + 1) for v in o.values()]
-        elif isinstance(o, list): level += [(v, n + 1) for v in o]
-    return deepest
-
-# %% ../nbs/10_bundle.ipynb #e65e14ef
-def _check_classes(path:Path, names, n_classes:int):
-    "Class names: a list of `n_classes` distinct, non-empty strings."
-    if not isinstance(names, list) or not 1 <= len(names) <= MAX_CLASSES:
-        raise BundleError(f'{path}: class_names: expected a list of 1 to {MAX_CLASSES} names, got {_shown(names)}')
-    for i, n in enumerate(names):
-        if not isinstance(n, str) or not n.strip() or len(n) > 200:
-            raise BundleError(f'{path}: class_names[{i}]: expected a non-empty name (a string of up to 200 '
-                              f'characters), got {_shown(n)}')
-    if len(set(names)) != len(names):
-        raise BundleError(f'{path}: class_names: {next(n for n in names if names.count(n) > 1)!r} appears twice')
-    if len(names) != n_classes:
-        raise BundleError(f'{path}: class_names: {len(names)} class names for {n_classes} outputs (hparams.n_classes)')
-
-def _check_stats(path:Path, st, n_rows:int):
-    "Standardizer statistics: finite `mean` and non-negative `std`, one per feature row."
-    if not isinstance(st, dict):
-        raise BundleError(f'{path}: standardizer: expected the mean and std of each feature row, got {_shown(st)}')
-    for k, lo in (('mean', -math.inf), ('std', 0.0)):
-        v = st.get(k)
-        if not isinstance(v, list) or len(v) != n_rows:
-            raise BundleError(f'{path}: standardizer.{k}: expected {n_rows} numbers (one per feature row), got {_shown(v)}')
-        if bad := [i for i, x in enumerate(v) if not (_is_num(x) and x >= lo)]:
-            what = 'a finite number' + (' of 0 or more' if lo == 0 else '')
-            raise BundleError(f'{path}: standardizer.{k}[{bad[0]}]: expected {what}, got {_shown(v[bad[0]])}')
-
-# %% ../nbs/10_bundle.ipynb #18c63f69
-def _check_features(path:Path, meta:dict):
-    "The feature settings of a feature model (cnn, lstm-cnn): FeatureConfig, window, statistics, against `n_rows`."
-    from genriflow.features import FeatureConfig
-    _fields(path, 'feature_config', meta['feature_config'], FEATURE_CONFIG)
-    cfg = FeatureConfig.from_dict(meta['feature_config'])
-    def bad(field, why): return BundleError(f'{path}: {field}: {why}')
-    if cfg.hop_length > cfg.n_fft: raise bad('feature_config.hop_length', f'{cfg.hop_length} is more than n_fft ({cfg.n_fft})')
-    if cfg.n_mfcc > cfg.n_mels: raise bad('feature_config.n_mfcc', f'{cfg.n_mfcc} is more than n_mels ({cfg.n_mels})')
-    top = cfg.fmax if cfg.fmax is not None else cfg.sr / 2
-    if not cfg.fmin < top <= cfg.sr / 2:
-        raise bad('feature_config.fmax', f'the band {cfg.fmin:g}-{top:g} Hz does not fit below half of sr ({cfg.sr})')
-    if cfg.n_rows != meta['hparams'].get('n_rows', cfg.n_rows):
-        raise bad('hparams.n_rows', f'{meta["hparams"]["n_rows"]}, but feature_config gives {cfg.n_rows} feature rows')
-    w = meta['window_seconds']
-    if not WINDOW_SECONDS.ok(w) or w * cfg.sr < cfg.n_fft:
-        raise bad('window_seconds', f'expected {WINDOW_SECONDS}, at least n_fft samples long, got {_shown(w)}')
-    if 'window_frames' in meta and not _Int(1, 1_000_000).ok(meta['window_frames']):
-        raise bad('window_frames', f'expected {_Int(1, 1_000_000)}, got {_shown(meta["window_frames"])}')
-    _check_stats(path, meta['standardizer'], cfg.n_rows)
-
-def _check_head(path:Path, meta:dict):
-    "The settings of a head on the built-in tagger: its backbone, no feature statistics."
-    fc, w = meta['feature_config'], meta['window_seconds']
-    if not isinstance(fc, dict) or fc.get('backbone') != 'musicnn':
-        raise BundleError(f'{path}: feature_config: expected the musicnn backbone\'s settings, got {_shown(fc)}')
-    if meta['standardizer'] is not None:
-        raise BundleError(f'{path}: standardizer: a musicnn head has none (expected null)')
-    if not WINDOW_SECONDS.ok(w): raise BundleError(f'{path}: window_seconds: expected {WINDOW_SECONDS}, got {_shown(w)}')
-
-# %% ../nbs/10_bundle.ipynb #05122a68
-def check_meta(meta, path:str|Path) -> dict:
-    "`meta` (parsed `bundle.json`) if it fits the schema; else a one-line `BundleError` naming `path` and the field."
-    path = Path(path)
-    if not isinstance(meta, dict) or not _is_int(meta.get('format')):
-        raise BundleError(f'{path}: no format version (not a genriflow model bundle?)')
-    if meta['format'] > BUNDLE_FORMAT:
-        raise BundleError(f'{path}: bundle format {meta["format"]} is newer than this genriflow supports '
-                          f'({BUNDLE_FORMAT}); upgrade genriflow')
-    if meta['format'] < 1: raise BundleError(f'{path}: format: expected {_Int(1, BUNDLE_FORMAT)}, got {meta["format"]}')
-    if _depth(meta) > 32: raise BundleError(f'{path}: nested more than 32 levels deep (not a genriflow bundle?)')
-    missing = [k for k in ('model', 'hparams') + BUNDLE_KEYS if k not in meta]
-    if missing: raise BundleError(f'{path}: lacks {", ".join(missing)}')
-    if not isinstance(meta['model'], str) or meta['model'] not in MODELS:
-        raise BundleError(f'{path}: unknown model {meta["model"]!r} (known: {", ".join(MODELS)})')
-    specs = HPARAMS[meta['model']]
-    _fields(path, 'hparams', meta['hparams'], specs, ('n_classes', 'n_in' if 'n_in' in specs else 'n_rows'))
-    _check_classes(path, meta['class_names'], meta['hparams']['n_classes'])
-    (_check_head if meta['model'] == 'musicnn-head' else _check_features)(path, meta)
-    return meta
+# %% ../nbs/10_bundle.ipynb #378a348d
+def _safetensors_bytes(tensors:dict) -> bytes:
+    "The safetensors file of `tensors`, the bundle format in its metadata."
+    return save_safetensors(tensors, metadata={'format': str(BUNDLE_FORMAT)})
 
 # %% ../nbs/10_bundle.ipynb #1b466e09
 def save_bundle(folder:str|Path, # the bundle folder (created if needed)
                 model:torch.nn.Module, # a model from `MODELS`
-                meta:dict, # at least class_names, feature_config, standardizer, window_seconds; ideally `split_tracks`
+                meta:dict, # at least `BUNDLE_KEYS`; ideally `split_tracks`
                ) -> Path:
     "Write `model.safetensors` and `bundle.json` into `folder`; return the folder."
-    from genriflow import __version__
-    missing = [k for k in BUNDLE_KEYS if k not in meta]
-    if missing: raise ValueError(f'save_bundle: meta lacks {", ".join(missing)}')
+    if missing := [k for k in BUNDLE_KEYS if k not in meta]:
+        raise ValueError(f'save_bundle: meta lacks {", ".join(missing)}')
     if len(meta['class_names']) != model.hparams['n_classes']:
-        raise ValueError(f'save_bundle: {len(meta["class_names"])} class names for a model with {model.hparams["n_classes"]} classes')
-    info = {**meta, 'genriflow_version': __version__, 'format': BUNDLE_FORMAT, 'model': model_name(model), 'hparams': model.hparams}
+        raise ValueError(f'save_bundle: {len(meta["class_names"])} class names for a model with '
+                         f'{model.hparams["n_classes"]} classes')
+    info = {**meta, 'genriflow_version': genriflow.__version__, 'format': BUNDLE_FORMAT,
+            'model': model_name(model), 'hparams': model.hparams}
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_writer(Path(folder) / 'model.safetensors') as f: f.write(_safetensors_bytes(tensors))
-    with atomic_writer(Path(folder) / 'bundle.json', 'w') as f: f.write(json.dumps(info, indent=1, default=_json_default) + '\n')
+    with atomic_writer(Path(folder) / 'model.safetensors') as f:
+        f.write(_safetensors_bytes(tensors))
+    with atomic_writer(Path(folder) / 'bundle.json', 'w') as f:
+        f.write(json.dumps(info, indent=1, default=_json_default) + '\n')
     return Path(folder)
 
-def _safetensors_bytes(tensors:dict) -> bytes:
-    from safetensors.torch import save
-    return save(tensors, metadata={'format': str(BUNDLE_FORMAT)})
+# %% ../nbs/10_bundle.ipynb #7b948413
+MAX_PARAMETERS = 100_000_000  # bounds what building a declared model may allocate
 
-# %% ../nbs/10_bundle.ipynb #db795b8a
-MAX_META_BYTES = 64 * 2**20  # far above any real bundle.json; bounds what reading one allocates
-
-def _no_constant(name:str): raise ValueError(f'{name} is not a number JSON allows')
-
-def read_bundle_meta(folder:str|Path) -> dict:
-    "The checked contents of a bundle's `bundle.json` (no weights loaded)."
-    folder = Path(folder); path = folder / 'bundle.json'
-    if not folder.is_dir(): raise BundleError(f'{folder}: no such bundle folder')
-    if not path.is_file(): raise BundleError(f'{path}: missing (not a genriflow model bundle?)')
-    if (size := path.stat().st_size) > MAX_META_BYTES:
-        raise BundleError(f'{path}: {size} bytes, more than any bundle.json ({MAX_META_BYTES})')
-    try: meta = json.loads(path.read_bytes(), parse_constant=_no_constant)
-    except RecursionError: raise BundleError(f'{path}: not valid JSON (nested too deeply)') from None
-    except ValueError as e:  # also an integer too long to parse (Python's limit of 4300 digits)
-        raise BundleError(f'{path}: not valid JSON ({one_line(e)[:100]})') from None
-    return check_meta(meta, path)
-
-# %% ../nbs/10_bundle.ipynb #0d3fc5c1
 def _expected(meta:dict) -> dict:
-    "Name -> (shape, is float) of every tensor of the declared model, built on the meta device (no memory)."
+    "Name -> (shape, is float) of every tensor of the declared model, built on the meta device."
     with torch.device('meta'): model = MODELS[meta['model']](**meta['hparams'])
     return {k: (tuple(v.shape), v.is_floating_point()) for k, v in model.state_dict().items()}
 
+# %% ../nbs/10_bundle.ipynb #6d76975b
 def _check_shapes(path:Path, meta:dict, want:dict):
     "Compare the safetensors header of `path` with `want`, reading no weights."
-    from safetensors import safe_open
     if not path.is_file(): raise BundleError(f'{path}: missing')
     if (n := sum(math.prod(s) for s, _ in want.values())) > MAX_PARAMETERS:
-        raise BundleError(f'{path.parent / "bundle.json"}: hparams: a {meta["model"]} of {n:,} weights, '
+        meta_path = path.parent / 'bundle.json'
+        raise BundleError(f'{meta_path}: hparams: a {meta["model"]} of {n:,} weights, '
                           f'more than {MAX_PARAMETERS:,}')
     try:
-        with safe_open(str(path), 'pt') as f: got = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+        with safe_open(str(path), 'pt') as f:
+            got = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except Exception as e:  # safetensors raises its own error types, and OSError
         raise BundleError(f'{path}: corrupt weights file ({one_line(e)[:100]})') from None
-    def misfit(why): return BundleError(f'{path}: weights do not fit the {meta["model"]} model described in bundle.json ({why})')
+    def misfit(why):
+        return BundleError(f'{path}: weights do not fit the {meta["model"]} model described in '
+                           f'bundle.json ({why})')
     if extra := sorted(set(got) - set(want)): raise misfit(f'unexpected tensor {extra[0]}')
     if lack := sorted(set(want) - set(got)): raise misfit(f'missing tensor {lack[0]}')
     for k, (shape, _) in want.items():
@@ -305,20 +141,22 @@ def _check_shapes(path:Path, meta:dict, want:dict):
 # %% ../nbs/10_bundle.ipynb #d2cbd0e5
 def _load_weights(path:Path, want:dict) -> dict:
     "The tensors of a safetensors file whose shapes fit `want`, all finite, or a `BundleError`."
-    from safetensors.torch import load_file
     try: state = load_file(str(path))
     except Exception as e:  # safetensors raises its own error types, and OSError
         raise BundleError(f'{path}: corrupt weights file ({one_line(e)[:100]})') from None
     for k, (_, is_float) in want.items():
         if is_float != state[k].is_floating_point():
-            raise BundleError(f'{path}: {k} is {state[k].dtype}, not the tensor type the model needs')
-        if is_float and not torch.isfinite(state[k]).all(): raise BundleError(f'{path}: {k} holds NaN or infinite weights')
+            why = 'not the tensor type the model needs'
+            raise BundleError(f'{path}: {k} is {state[k].dtype}, {why}')
+        if is_float and not torch.isfinite(state[k]).all():
+            raise BundleError(f'{path}: {k} holds NaN or infinite weights')
     return state
 
+# %% ../nbs/10_bundle.ipynb #099a090c
 def load_bundle(folder:str|Path, # a folder written by `save_bundle`
                 device:str|torch.device|None='cpu', # where to put the model
                ) -> tuple[torch.nn.Module, dict]: # (model in eval mode, bundle.json contents)
-    "Rebuild a bundled model from JSON and safetensors, never unpickling anything; each check fails in one line."
+    "Rebuild a bundled model from JSON and safetensors, never unpickling; each check: one line."
     meta, weights = read_bundle_meta(folder), Path(folder) / 'model.safetensors'
     want = _expected(meta)
     _check_shapes(weights, meta, want)

@@ -9,49 +9,60 @@ from __future__ import annotations
 import torch
 from torch import nn
 from .lstm import check_batch
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['conv_block', 'GenreCNN']
 
 # %% ../nbs/08_cnn.ipynb #c17c8b8a
 def conv_block(c_in:int, c_out:int, stride:int=1, dropout:float=0.0) -> nn.Sequential:
-    "3 × 3 convolution, batch-norm, ReLU, 2 × 2 max-pool (ceil, so small maps survive), spatial dropout."
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(c_out),
-                         nn.ReLU(inplace=True), nn.MaxPool2d(2, ceil_mode=True), nn.Dropout2d(dropout))
+    "3 × 3 convolution, batch-norm, ReLU, 2 × 2 max-pool (ceil: small maps survive), dropout."
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
+                         nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+                         nn.MaxPool2d(2, ceil_mode=True), nn.Dropout2d(dropout))
 
+# %% ../nbs/08_cnn.ipynb #41062717
 class GenreCNN(nn.Module):
-    "Convolution blocks over the `(n_rows, n_frames)` feature image, global mean+max pooling, one linear layer."
+    "Convolution blocks over the feature image, global mean+max pooling, one linear layer."
     def __init__(self, n_rows:int=166, # feature rows (the image's height)
                  n_classes:int=10, # genres
                  channels:tuple=(16, 32, 64, 128), # filters of each convolution block
                  stem_stride:int=2, # stride of the first convolution
-                 dropout:float=0.3, # dropout before the linear layer (a third of it inside the blocks)
+                 dropout:float=0.3, # dropout before the linear layer (a third inside the blocks)
                  regularized:bool=True, # False: no dropout and no weight decay
                 ):
         super().__init__()
         channels = tuple(int(c) for c in channels)
-        self.hparams = dict(n_rows=n_rows, n_classes=n_classes, channels=list(channels), stem_stride=stem_stride,
-                            dropout=dropout, regularized=regularized)
+        self.hparams = dict(n_rows=n_rows, n_classes=n_classes, channels=list(channels),
+                            stem_stride=stem_stride, dropout=dropout, regularized=regularized)
         self.n_rows = n_rows
         self.default_weight_decay = 1e-2 if regularized else 0.0
         p = dropout if regularized else 0.0
         blocks, c_in = [], 1
         for i, c in enumerate(channels):
-            blocks.append(conv_block(c_in, c, stride=stem_stride if i == 0 else 1, dropout=p / 3)); c_in = c
+            blocks.append(conv_block(c_in, c, stride=stem_stride if i == 0 else 1, dropout=p / 3))
+            c_in = c
         self.features = nn.Sequential(*blocks)
         self.head = nn.Sequential(nn.Dropout(p), nn.Linear(2 * c_in, n_classes))
-        self.to(memory_format=torch.channels_last)  # channels-last memory: faster convolutions on the CPU (timed below)
+        # channels-last memory: faster convolutions on the CPU (timed below)
+        self.to(memory_format=torch.channels_last)
 
-    def embed(self, x:torch.Tensor) -> torch.Tensor:
-        "The penultimate features `(batch, 2 * channels[-1])`: per-channel mean and max of the last feature map."
-        x = check_batch(x, self.n_rows, 'GenreCNN')
-        h = self.features(x.unsqueeze(1).contiguous(memory_format=torch.channels_last))
-        return torch.cat([h.mean(dim=(2, 3)), h.amax(dim=(2, 3))], dim=1)
+# %% ../nbs/08_cnn.ipynb #d46dbed1
+@patch
+def embed(self:GenreCNN, x:torch.Tensor) -> torch.Tensor:
+    "The penultimate features `(batch, 2 * channels[-1])`: the last map's per-channel mean and max."
+    x = check_batch(x, self.n_rows, 'GenreCNN')
+    h = self.features(x.unsqueeze(1).contiguous(memory_format=torch.channels_last))
+    return torch.cat([h.mean(dim=(2, 3)), h.amax(dim=(2, 3))], dim=1)
 
-    def logits(self, e:torch.Tensor) -> torch.Tensor:
-        "Class logits from the embedding `embed` gives (so a caller who needs both runs the network once)."
-        return self.head(e)
+# %% ../nbs/08_cnn.ipynb #1086ad15
+@patch
+def logits(self:GenreCNN, e:torch.Tensor) -> torch.Tensor:
+    "Class logits from the embedding `embed` gives (a caller who needs both runs the network once)."
+    return self.head(e)
 
-    def forward(self, x:torch.Tensor) -> torch.Tensor:
-        "Class logits `(batch, n_classes)`."
-        return self.logits(self.embed(x))
+# %% ../nbs/08_cnn.ipynb #4d77ae5a
+@patch
+def forward(self:GenreCNN, x:torch.Tensor) -> torch.Tensor:
+    "Class logits `(batch, n_classes)`."
+    return self.logits(self.embed(x))

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from .audio import AudioError, audio_info, is_audio_file
-from .synth import is_synthetic_demo
 from .files import UserError
 
 # %% auto #0
-__all__ = ['MANIFEST_COLUMNS', 'FMA_SUBSETS', 'DatasetError', 'assign_splits', 'read_split_file', 'apply_split_file',
-           'gtzan_manifest', 'folder_manifest', 'fma_manifest', 'detect_dataset', 'check_files', 'load_manifest']
+__all__ = ['MANIFEST_COLUMNS', 'FMA_SUBSETS', 'MARKER', 'DATASET_KINDS', 'DatasetError', 'assign_splits', 'read_split_file',
+           'apply_split_file', 'gtzan_manifest', 'folder_manifest', 'fma_manifest', 'detect_dataset', 'check_files',
+           'is_synthetic_demo', 'load_manifest']
 
 # %% ../nbs/02_datasets.ipynb #504e1ac4
 MANIFEST_COLUMNS = ['path', 'track_id', 'label', 'split', 'dataset']
@@ -24,8 +24,11 @@ MANIFEST_COLUMNS = ['path', 'track_id', 'label', 'split', 'dataset']
 class DatasetError(UserError):
     "A dataset folder that cannot be read as the requested kind; the message says why."
 
-def assign_splits(df:pd.DataFrame, valid:float=0.1, test:float=0.1, seed:int=0) -> pd.DataFrame:
-    "Split tracks into train/valid/test, stratified by label (each label split on its own), reproducible from `seed`."
+# %% ../nbs/02_datasets.ipynb #05c31b74
+def assign_splits(df:pd.DataFrame, # tracks: `track_id` and `label` at least
+                  valid:float=0.1, test:float=0.1, # fractions of each label's tracks
+                  seed:int=0) -> pd.DataFrame:
+    "Split tracks into train/valid/test, each label on its own, reproducible from `seed`."
     df = df.copy(); df['split'] = 'train'
     rng = np.random.default_rng(seed)
     for _, idx in sorted(df.groupby('label').groups.items()):
@@ -39,28 +42,41 @@ def assign_splits(df:pd.DataFrame, valid:float=0.1, test:float=0.1, seed:int=0) 
     return df
 
 # %% ../nbs/02_datasets.ipynb #13b716a0
-_SPLIT_NAMES = {'train': 'train', 'training': 'train', 'valid': 'valid', 'validation': 'valid', 'val': 'valid', 'test': 'test'}
+_SPLIT_NAMES = {'train': 'train', 'training': 'train', 'valid': 'valid', 'validation': 'valid',
+                'val': 'valid', 'test': 'test'}
 
+def _split_lists(folder:Path) -> dict:
+    "Relative path -> split, from the train/valid/test `*.txt` lists in `folder`."
+    out = {}
+    for f in sorted(folder.glob('*.txt')):
+        split = _SPLIT_NAMES.get(f.stem.split('_')[0].lower())
+        if split is None: continue
+        for line in f.read_text().splitlines():
+            if line.strip(): out[line.strip().replace('\\', '/')] = split
+    return out
+
+# %% ../nbs/02_datasets.ipynb #b0f5748e
+def _split_csv(path:Path) -> dict:
+    "Relative path -> split, from a CSV file with columns `path` and `split`."
+    table, out = pd.read_csv(path), {}
+    if not {'path', 'split'} <= set(table.columns):
+        raise DatasetError(f'{path}: a split CSV needs columns path and split')
+    for p, s in zip(table['path'], table['split']):
+        if str(s).lower() not in _SPLIT_NAMES:
+            raise DatasetError(f'{path}: unknown split {s!r} for {p}')
+        out[str(p).replace('\\', '/')] = _SPLIT_NAMES[str(s).lower()]
+    return out
+
+# %% ../nbs/02_datasets.ipynb #bc05751e
 def read_split_file(path:str|Path) -> dict:
-    "Map relative track path -> 'train'|'valid'|'test' from a folder of train/valid/test lists or a path,split CSV."
+    "Map relative track path -> 'train'|'valid'|'test' from a folder of lists or a path,split CSV."
     path = Path(path)
     if not path.exists(): raise DatasetError(f'{path}: no such split file or folder')
-    out = {}
-    if path.is_dir():
-        for f in sorted(path.glob('*.txt')):
-            split = _SPLIT_NAMES.get(f.stem.split('_')[0].lower())
-            if split is None: continue
-            for line in f.read_text().splitlines():
-                if line.strip(): out[line.strip().replace('\\', '/')] = split
-    else:
-        table = pd.read_csv(path)
-        if not {'path', 'split'} <= set(table.columns): raise DatasetError(f'{path}: a split CSV needs columns path and split')
-        for p, s in zip(table['path'], table['split']):
-            if str(s).lower() not in _SPLIT_NAMES: raise DatasetError(f'{path}: unknown split {s!r} for {p}')
-            out[str(p).replace('\\', '/')] = _SPLIT_NAMES[str(s).lower()]
+    out = _split_lists(path) if path.is_dir() else _split_csv(path)
     if not out: raise DatasetError(f'{path}: no train/valid/test lists found')
     return out
 
+# %% ../nbs/02_datasets.ipynb #c82d2de9
 def apply_split_file(df:pd.DataFrame, root:str|Path, split_file:str|Path|None) -> pd.DataFrame:
     "Set `split` from a split file; tracks it does not name are dropped."
     splits, root = read_split_file(split_file), Path(root)
@@ -74,62 +90,89 @@ def apply_split_file(df:pd.DataFrame, root:str|Path, split_file:str|Path|None) -
 
 # %% ../nbs/02_datasets.ipynb #6e3c78a4
 _GTZAN_NAME = re.compile(r'^([a-z]+)\.(\d{5})\.(wav|au)$', re.I)
+_GTZAN_DIRS = ('genres_original', 'Data/genres_original', 'genres', 'gtzan/genres', '.')
 
 def _gtzan_genre_dir(root:Path) -> Path|None:
-    for cand in (root / 'genres_original', root / 'Data' / 'genres_original', root / 'genres', root / 'gtzan' / 'genres', root):
-        if cand.is_dir() and any(_GTZAN_NAME.match(f.name) for d in cand.iterdir() if d.is_dir() for f in d.iterdir()): return cand
+    "The folder holding GTZAN's genre folders under `root`, or None."
+    for cand in (root / d for d in _GTZAN_DIRS):
+        if cand.is_dir() and any(_GTZAN_NAME.match(f.name) for d in cand.iterdir() if d.is_dir()
+                                 for f in d.iterdir()): return cand
     return None
 
+# %% ../nbs/02_datasets.ipynb #c440e48c
 def gtzan_manifest(root:str|Path) -> pd.DataFrame:
-    "Tracks of a GTZAN folder, Kaggle (`genres_original/*/*.wav`) or original (`genres/*/*.au`) layout."
+    "Tracks of a GTZAN folder, Kaggle (`genres_original/*/*.wav`) or original (`genres/*/*.au`)."
     root = Path(root); genres = _gtzan_genre_dir(root)
-    if genres is None: raise DatasetError(f'{root}: no GTZAN layout (genres_original/<genre>/<genre>.000NN.wav or genres/<genre>/*.au)')
+    if genres is None: raise DatasetError(f'{root}: no GTZAN layout (genres_original/<genre>/'
+                                          '<genre>.000NN.wav or genres/<genre>/*.au)')
     rows = [dict(path=str(f.resolve()), track_id=f'{m[1]}.{m[2]}', label=d.name)
-            for d in sorted(genres.iterdir()) if d.is_dir() for f in sorted(d.iterdir()) if (m := _GTZAN_NAME.match(f.name))]
+            for d in sorted(genres.iterdir()) if d.is_dir()
+            for f in sorted(d.iterdir()) if (m := _GTZAN_NAME.match(f.name))]
     return pd.DataFrame(rows, columns=['path', 'track_id', 'label'])
 
-def folder_manifest(root:str|Path, labelled:bool=True) -> pd.DataFrame:
-    "Audio files under `root` at any depth; the label is the first-level folder when `labelled`."
+# %% ../nbs/02_datasets.ipynb #dae77cc3
+def folder_manifest(root:str|Path, # a folder of audio files, at any depth
+                    labelled:bool=True, # the label is the first-level folder
+                   ) -> pd.DataFrame:
+    "Audio files under `root`; with `labelled`, those inside a genre folder, labelled by it."
     root = Path(root)
     if not root.is_dir(): raise DatasetError(f'{root}: not a folder')
-    files = sorted(p for p in root.rglob('*') if p.is_file() and is_audio_file(p) and not p.name.startswith('.'))
+    files = sorted(p for p in root.rglob('*')
+                   if p.is_file() and is_audio_file(p) and not p.name.startswith('.'))
     rows = []
     for f in files:
         rel = f.relative_to(root)
         if labelled and len(rel.parts) < 2: continue  # a file beside the genre folders has no label
-        rows.append(dict(path=str(f.resolve()), track_id=rel.as_posix(), label=rel.parts[0] if labelled else ''))
+        rows.append(dict(path=str(f.resolve()), track_id=rel.as_posix(),
+                         label=rel.parts[0] if labelled else ''))
     return pd.DataFrame(rows, columns=['path', 'track_id', 'label'])
 
 # %% ../nbs/02_datasets.ipynb #f97089a7
 FMA_SUBSETS = ('small', 'medium', 'large')
 
-def fma_manifest(root:str|Path, subset:str='small') -> pd.DataFrame:
-    "Tracks of an FMA folder: labels from `track/genre_top`, the official split from `set/split`, audio of `subset`."
-    root = Path(root); csv = root / 'fma_metadata' / 'tracks.csv'
-    if not csv.exists(): raise DatasetError(f'{root}: no fma_metadata/tracks.csv')
-    if subset not in FMA_SUBSETS: raise DatasetError(f'unknown FMA subset {subset!r}; choose from {", ".join(FMA_SUBSETS)}')
+def _fma_tracks(csv:Path, subset:str) -> pd.DataFrame:
+    "The rows of FMA's `tracks.csv` (two-row header) that belong to `subset`."
     try: tracks = pd.read_csv(csv, index_col=0, header=[0, 1])
     except Exception as e: raise DatasetError(f'{csv}: cannot read ({e})') from None
     for col in [('track', 'genre_top'), ('set', 'subset'), ('set', 'split')]:
         if col not in tracks.columns: raise DatasetError(f'{csv}: missing column {col}')
     rank = tracks[('set', 'subset')].map({s: i for i, s in enumerate(FMA_SUBSETS)})
-    tracks = tracks[rank <= FMA_SUBSETS.index(subset)]
+    return tracks[rank <= FMA_SUBSETS.index(subset)]
+
+# %% ../nbs/02_datasets.ipynb #ee4449e5
+def _fma_row(folders:list, tid:int, genre, split) -> tuple[dict|None, tuple|None]:
+    "One track's manifest row and None, or None and (path, why it is left out)."
+    name = f'{int(tid):06d}'; rel = Path(name[:3]) / f'{name}.mp3'
+    path = next((f / rel for f in folders if (f / rel).exists()), None)
+    if path is None: return None, (str(folders[0] / rel), 'audio file missing')
+    if not isinstance(genre, str) or not genre:
+        return None, (str(path), 'no genre_top in tracks.csv')
+    return dict(path=str(path.resolve()), track_id=name, label=genre,
+                split=_SPLIT_NAMES.get(str(split), '')), None
+
+# %% ../nbs/02_datasets.ipynb #9b294272
+def fma_manifest(root:str|Path, # holds fma_metadata/ and the fma_<subset>/ folders
+                 subset:str='small', # one of `FMA_SUBSETS`
+                ) -> pd.DataFrame:
+    "Tracks of an FMA folder: labels from `track/genre_top`, the official split from `set/split`."
+    root = Path(root); csv = root / 'fma_metadata' / 'tracks.csv'
+    if not csv.exists(): raise DatasetError(f'{root}: no fma_metadata/tracks.csv')
+    if subset not in FMA_SUBSETS:
+        raise DatasetError(f'unknown FMA subset {subset!r}; choose from {", ".join(FMA_SUBSETS)}')
+    tracks = _fma_tracks(csv, subset)
     # the requested subset's folder first; a track of 'small' may sit in any of the nested archives
-    folders = [root / f'fma_{s}' for s in (subset,) + tuple(x for x in FMA_SUBSETS if x != subset)] + [root / 'fma_full']
-    rows, failures = [], []
-    for tid, genre, split in zip(tracks.index, tracks[('track', 'genre_top')], tracks[('set', 'split')]):
-        name = f'{int(tid):06d}'
-        path = next((f / name[:3] / f'{name}.mp3' for f in folders if (f / name[:3] / f'{name}.mp3').exists()), None)
-        if path is None: failures.append((str(folders[0] / name[:3] / f'{name}.mp3'), 'audio file missing')); continue
-        if not isinstance(genre, str) or not genre: failures.append((str(path), 'no genre_top in tracks.csv')); continue
-        rows.append(dict(path=str(path.resolve()), track_id=name, label=genre, split=_SPLIT_NAMES.get(str(split), '')))
+    others = tuple(x for x in FMA_SUBSETS if x != subset)
+    folders = [root / f'fma_{s}' for s in (subset,) + others] + [root / 'fma_full']
+    got = [_fma_row(folders, *t) for t in zip(tracks.index, tracks[('track', 'genre_top')],
+                                               tracks[('set', 'split')])]
+    rows = [row for row, _ in got if row]
     df = pd.DataFrame(rows, columns=['path', 'track_id', 'label', 'split'])
-    df.attrs['failures'] = failures
+    df.attrs['failures'] = [why for _, why in got if why]
     return df
 
 # %% ../nbs/02_datasets.ipynb #12b6021d
 def detect_dataset(root:str|Path) -> str:
-    "Guess the layout of `root`: 'fma', 'gtzan', 'folder' (audio only inside subfolders) or 'unlabelled'."
+    "The layout of `root`: 'fma', 'gtzan', 'folder' (audio only in subfolders) or 'unlabelled'."
     root = Path(root)
     if not root.is_dir(): raise DatasetError(f'{root}: not a folder')
     if (root / 'fma_metadata' / 'tracks.csv').exists(): return 'fma'
@@ -150,22 +193,37 @@ def check_files(df:pd.DataFrame) -> tuple[pd.DataFrame, list]:
         except AudioError as e: failures.append((p, str(e).removeprefix(f'{p}: ')))
     return df.iloc[ok].reset_index(drop=True), failures
 
+# %% ../nbs/02_datasets.ipynb #69ea189b
+MARKER = 'SYNTHETIC_DEMO.txt'  # the file that marks a folder as the synthetic demo
+
+def is_synthetic_demo(root:str|Path) -> bool:
+    "True when `root` holds the synthetic demo's marker file."
+    return (Path(root) / MARKER).exists()
+
+# %% ../nbs/02_datasets.ipynb #08482d24
+DATASET_KINDS = ('auto', 'gtzan', 'fma', 'folder', 'unlabelled')  # `load_manifest`'s `dataset`
+
+def _tracks(root:Path, kind:str, subset:str) -> pd.DataFrame:
+    "The tracks of `root` read as a dataset of `kind`."
+    if kind == 'gtzan': return gtzan_manifest(root)
+    if kind == 'fma': return fma_manifest(root, subset)
+    if kind in ('folder', 'unlabelled'): return folder_manifest(root, labelled=kind == 'folder')
+    kinds = ', '.join(DATASET_KINDS[:-1]) + ' or ' + DATASET_KINDS[-1]
+    raise DatasetError(f"unknown dataset kind {kind!r}; choose {kinds}")
+
 # %% ../nbs/02_datasets.ipynb #130b4200
 def load_manifest(root:str|Path, # dataset folder
                   dataset:str='auto', # 'auto', 'gtzan', 'fma', 'folder' or 'unlabelled'
-                  split_file:str|Path|None=None, # optional train/valid/test lists (see `read_split_file`)
-                  seed:int=0, valid:float=0.1, test:float=0.1, # random split, when no official one applies
+                  split_file:str|Path|None=None, # train/valid/test lists (see `read_split_file`)
+                  seed:int=0, valid:float=0.1, test:float=0.1, # a random split, if no official one
                   subset:str='small', # FMA subset
                   check:bool=True, # exclude files whose header cannot be read
                  ) -> pd.DataFrame:
-    "One manifest (path, track_id, label, split, dataset) for a dataset folder; excluded files in `attrs['failures']`."
+    "The manifest of a dataset folder; the files left out in `attrs['failures']`."
     root = Path(root).expanduser()
     if not root.exists(): raise DatasetError(f'{root}: no such folder')
     kind = detect_dataset(root) if dataset == 'auto' else dataset
-    if kind == 'gtzan': df = gtzan_manifest(root)
-    elif kind == 'fma': df = fma_manifest(root, subset)
-    elif kind in ('folder', 'unlabelled'): df = folder_manifest(root, labelled=kind == 'folder')
-    else: raise DatasetError(f"unknown dataset kind {dataset!r}; choose auto, gtzan, fma, folder or unlabelled")
+    df = _tracks(root, kind, subset)
     failures = list(df.attrs.get('failures', []))
     if df.empty: raise DatasetError(f'{root}: no audio files found for dataset kind {kind!r}')
     if check: df, bad = check_files(df); failures += bad
@@ -173,6 +231,7 @@ def load_manifest(root:str|Path, # dataset folder
     elif kind == 'unlabelled': df['split'] = ''
     elif kind != 'fma' or (df['split'] == '').all(): df = assign_splits(df, valid, test, seed)
     df['dataset'] = 'synthetic demo' if is_synthetic_demo(root) else kind
-    df = df[MANIFEST_COLUMNS + [c for c in df.columns if c not in MANIFEST_COLUMNS]].reset_index(drop=True)
+    df = df[MANIFEST_COLUMNS + [c for c in df.columns if c not in MANIFEST_COLUMNS]]
+    df = df.reset_index(drop=True)
     df.attrs.update(failures=failures, root=str(root.resolve()), kind=kind)
     return df

@@ -9,15 +9,18 @@ from __future__ import annotations
 import dataclasses, functools, hashlib, json
 from collections.abc import Iterable, Iterator
 import numpy as np
-import librosa
+import librosa, scipy.fft
+from fastcore.basics import patch
+from .files import resolve_device
 
-_Tensor = 'torch.Tensor'  # how torch arguments are annotated: torch is imported only by the functions that use it
+# how torch arguments are annotated: torch is imported only by the functions that use it
+_Tensor = 'torch.Tensor'
 
 # %% auto #0
-__all__ = ['FEATURE_BLOCKS', 'TUNING_VALUES', 'FeatureConfig', 'power_spectrum', 'mel_filters', 'dct_matrix', 'mel_db',
-           'mfcc_from_db', 'tuning_band', 'estimate_tuning', 'chroma_filters', 'chroma_from_power', 'tonnetz_matrix',
-           'tonnetz_from_chroma', 'features_from_power', 'extract', 'feature_block', 'music_like', 'tuning_index_torch',
-           'device_banks', 'power_spectrum_torch', 'extract_batch', 'extract_many']
+__all__ = ['FEATURE_BLOCKS', 'TUNING_VALUES', 'FeatureConfig', 'music_like', 'power_spectrum', 'mel_filters', 'dct_matrix',
+           'mel_db', 'mfcc_from_db', 'tuning_band', 'estimate_tuning', 'chroma_filters', 'chroma_from_power',
+           'tonnetz_matrix', 'tonnetz_from_chroma', 'features_from_power', 'extract', 'feature_block',
+           'tuning_index_torch', 'device_banks', 'power_spectrum_torch', 'extract_batch', 'extract_many']
 
 # %% ../nbs/01_features.ipynb #8b868cc1
 FEATURE_BLOCKS = ('chroma', 'tonnetz', 'mel', 'mfcc')
@@ -36,25 +39,68 @@ class FeatureConfig:
     top_db:float=80.0 # dB floor below each clip's peak
     clip_seconds:float=30.0 # length of a clip
 
-    @property
-    def sizes(self) -> dict: return dict(chroma=self.n_chroma, tonnetz=6, mel=self.n_mels, mfcc=self.n_mfcc)
-    @property
-    def rows(self) -> dict:
-        "Row slice of each feature block in the stacked array."
-        out, start = {}, 0
-        for name, size in self.sizes.items(): out[name], start = slice(start, start + size), start + size
-        return out
-    @property
-    def n_rows(self) -> int: return sum(self.sizes.values())
-    def n_frames(self, seconds:float|None=None) -> int:
-        "STFT frames in `seconds` of audio (default: one clip)."
-        return 1 + int(round((seconds or self.clip_seconds) * self.sr)) // self.hop_length
-    def to_dict(self) -> dict: return dataclasses.asdict(self)
-    @classmethod
-    def from_dict(cls, d:dict) -> FeatureConfig: return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
-    def key(self) -> str:
-        "A short stable digest: features made with different configs never share a cache."
-        return hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+# %% ../nbs/01_features.ipynb #c4df8ccb
+@patch(as_prop=True)
+def sizes(self:FeatureConfig) -> dict:
+    "Rows of each feature block, in stacking order."
+    return dict(chroma=self.n_chroma, tonnetz=6, mel=self.n_mels, mfcc=self.n_mfcc)
+
+@patch(as_prop=True)
+def n_rows(self:FeatureConfig) -> int:
+    "Rows of the stacked array."
+    return sum(self.sizes.values())
+
+# %% ../nbs/01_features.ipynb #a2fb1279
+@patch(as_prop=True)
+def rows(self:FeatureConfig) -> dict:
+    "Row slice of each feature block in the stacked array."
+    out, start = {}, 0
+    for name, size in self.sizes.items():
+        out[name], start = slice(start, start + size), start + size
+    return out
+
+# %% ../nbs/01_features.ipynb #99c816df
+@patch
+def n_frames(self:FeatureConfig, seconds:float|None=None) -> int:
+    "STFT frames in `seconds` of audio (default: one clip)."
+    return 1 + int(round((seconds or self.clip_seconds) * self.sr)) // self.hop_length
+
+# %% ../nbs/01_features.ipynb #67a8cc86
+@patch
+def to_dict(self:FeatureConfig) -> dict:
+    "The settings as a plain dict (for JSON)."
+    return dataclasses.asdict(self)
+
+@patch(cls_method=True)
+def from_dict(cls:FeatureConfig, d:dict) -> FeatureConfig:
+    "A config from `to_dict`'s output; keys it does not know are ignored."
+    return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
+
+# %% ../nbs/01_features.ipynb #69a73ff9
+@patch
+def key(self:FeatureConfig) -> str:
+    "A short stable digest: features made with different configs never share a cache."
+    return hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+# %% ../nbs/01_features.ipynb #db1c024a
+def music_like(seconds:float=6.0, sr:int=22050, seed:int=0) -> np.ndarray:
+    "A short procedural clip (chords, bass, melody, hi-hat) for examples and tests."
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr); t = np.arange(n) / sr; y = np.zeros(n)
+    key, detune = rng.integers(0, 12), rng.uniform(-0.4, 0.4)  # a random key, detuned
+    root = 220 * 2 ** (key / 12) * 2 ** (detune / 12)
+    beat = 60 / rng.uniform(80, 140)
+    for i, degree in enumerate(np.resize([0, 5, 7, 3], int(seconds / (4 * beat)) + 1)):
+        seg = (t >= i * 4 * beat) & (t < (i + 1) * 4 * beat)
+        for step in (0, 4 if degree != 3 else 3, 7):
+            f = root * 2 ** ((degree + step) / 12)
+            y[seg] += 0.15 * np.sin(2 * np.pi * f * t[seg]) + 0.05 * np.sin(4 * np.pi * f * t[seg])
+        y[seg] += 0.25 * np.sin(np.pi * root * 2 ** (degree / 12) * t[seg])
+    notes = root * 2 * 2 ** (rng.choice([0, 2, 4, 7, 9], size=int(seconds / beat) + 1) / 12)
+    y += 0.12 * np.sin(2 * np.pi * notes[(t // beat).astype(int)] * t)
+    env = np.exp(-40 * ((t % (beat / 2)) / beat))
+    y += 0.08 * env * rng.standard_normal(n)
+    return (0.8 * y / np.abs(y).max()).astype(np.float32)
 
 # %% ../nbs/01_features.ipynb #23caf039
 def power_spectrum(y:np.ndarray, cfg:FeatureConfig=FeatureConfig()) -> np.ndarray:
@@ -69,35 +115,40 @@ def mel_filters(sr:int, n_fft:int, n_mels:int, fmin:float, fmax:float|None) -> n
     fb = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
     fb.setflags(write=False); return fb
 
+# %% ../nbs/01_features.ipynb #eb77387d
 @functools.lru_cache(maxsize=16)
 def dct_matrix(n_mfcc:int, n_mels:int) -> np.ndarray:
-    "Orthonormal DCT-II basis `(n_mfcc, n_mels)`: the same transform as `scipy.fft.dct(norm='ortho')`."
-    import scipy.fft
+    "Orthonormal DCT-II basis `(n_mfcc, n_mels)`: the transform of `scipy.fft.dct(norm='ortho')`."
     basis = scipy.fft.dct(np.eye(n_mels), type=2, norm='ortho', axis=0)[:n_mfcc].astype(np.float32)
     basis.setflags(write=False); return basis
 
+# %% ../nbs/01_features.ipynb #463e2811
 def mel_db(S:np.ndarray, cfg:FeatureConfig=FeatureConfig()) -> np.ndarray:
-    "Mel power spectrogram in dB (ref 1.0, floor `top_db` below the clip's peak) from a power spectrum."
+    "Mel power spectrogram in dB (ref 1.0, floored `top_db` below the clip's peak)."
     mel = mel_filters(cfg.sr, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax) @ S
     return librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=cfg.top_db)
 
+# %% ../nbs/01_features.ipynb #db154f3e
 def mfcc_from_db(M:np.ndarray, cfg:FeatureConfig=FeatureConfig()) -> np.ndarray:
     "MFCCs from a mel dB spectrogram."
     return dct_matrix(cfg.n_mfcc, cfg.n_mels) @ M
 
 # %% ../nbs/01_features.ipynb #163c8644
-def tuning_band(cfg:FeatureConfig=FeatureConfig(), fmin:float=150.0, fmax:float=4000.0) -> tuple[int, int]:
-    "First and last STFT bin of the band where librosa looks for tuning peaks (each has a neighbour on both sides)."
+def tuning_band(cfg:FeatureConfig=FeatureConfig(),
+                fmin:float=150.0, fmax:float=4000.0, # the band, in Hz
+               ) -> tuple[int, int]:
+    "First and last STFT bin of librosa's tuning band (each with a neighbour on both sides)."
     freqs = librosa.fft_frequencies(sr=cfg.sr, n_fft=cfg.n_fft)
     band = np.flatnonzero((freqs >= fmin) & (freqs < min(fmax, cfg.sr / 2)))
     return int(max(band[0], 1)), int(min(band[-1], len(freqs) - 2))
 
+# %% ../nbs/01_features.ipynb #bc8dfb78
 def estimate_tuning(S:np.ndarray, # power spectrogram
                     cfg:FeatureConfig=FeatureConfig(),
                     fmin:float=150.0, fmax:float=4000.0, threshold:float=0.1) -> float:
-    "Tuning deviation in fractions of a chroma bin: `librosa.estimate_tuning(S=S)` computed on the 150–4000 Hz band only."
+    "Tuning deviation in chroma bins: `librosa.estimate_tuning(S=S)` on the 150–4000 Hz band only."
     lo, hi = tuning_band(cfg, fmin, fmax)
-    ref = threshold * S.max(axis=0)  # librosa thresholds against each frame's peak over all frequencies
+    ref = threshold * S.max(axis=0)  # as librosa: against each frame's peak over all frequencies
     below, mid, above = S[lo - 1:hi], S[lo:hi + 1], S[lo + 1:hi + 2]
     peaks = (mid > ref) & (mid > below) & (mid >= above)
     a, b = above + below - 2 * mid, (above - below) / 2
@@ -111,16 +162,22 @@ def estimate_tuning(S:np.ndarray, # power spectrogram
     keep = mag >= np.median(mag)
     return float(librosa.pitch_tuning(pitch[keep], resolution=0.01, bins_per_octave=cfg.n_chroma))
 
-TUNING_VALUES = np.linspace(-0.5, 0.5, 101)[:-1]  # what `librosa.pitch_tuning` can return at resolution 0.01: -0.5, -0.49, ... 0.49
+# %% ../nbs/01_features.ipynb #848f5218
+# what `librosa.pitch_tuning` can return at resolution 0.01: -0.5, -0.49, ... 0.49
+TUNING_VALUES = np.linspace(-0.5, 0.5, 101)[:-1]
 
 @functools.lru_cache(maxsize=256)
 def chroma_filters(sr:int, n_fft:int, n_chroma:int, tuning:float) -> np.ndarray:
-    "librosa's chroma filter bank for one tuning value, cached (the estimate takes one of the 100 `TUNING_VALUES`)."
+    "librosa's chroma filter bank for one tuning value (one of the 100 `TUNING_VALUES`), cached."
     fb = librosa.filters.chroma(sr=sr, n_fft=n_fft, tuning=tuning, n_chroma=n_chroma)
     fb.setflags(write=False); return fb
 
-def chroma_from_power(S:np.ndarray, cfg:FeatureConfig=FeatureConfig(), tuning:float|None=None) -> np.ndarray:
-    "Chroma `(n_chroma, n_frames)`, each frame scaled to max 1, as `librosa.feature.chroma_stft(S=S)`."
+# %% ../nbs/01_features.ipynb #7b2dd3a1
+def chroma_from_power(S:np.ndarray, # power spectrogram
+                      cfg:FeatureConfig=FeatureConfig(),
+                      tuning:float|None=None, # in chroma bins; None: `estimate_tuning`
+                     ) -> np.ndarray:
+    "Chroma `(n_chroma, n_frames)`, frames scaled to max 1, as `librosa.feature.chroma_stft(S=S)`."
     if tuning is None: tuning = estimate_tuning(S, cfg)
     raw = chroma_filters(cfg.sr, cfg.n_fft, cfg.n_chroma, tuning) @ S
     return librosa.util.normalize(raw, norm=np.inf, axis=0)
@@ -135,13 +192,14 @@ def tonnetz_matrix(n_chroma:int=12) -> np.ndarray:
     phi = (np.array([1, 1, 1, 1, 0.5, 0.5])[:, None] * np.cos(np.pi * V)).astype(np.float32)
     phi.setflags(write=False); return phi
 
+# %% ../nbs/01_features.ipynb #0752a992
 def tonnetz_from_chroma(chroma:np.ndarray) -> np.ndarray:
     "Tonal centroids `(6, n_frames)` of a chroma, as `librosa.feature.tonnetz(chroma=chroma)`."
     return tonnetz_matrix(chroma.shape[0]) @ librosa.util.normalize(chroma, norm=1, axis=0)
 
 # %% ../nbs/01_features.ipynb #d0e3cbed
 def features_from_power(S:np.ndarray, cfg:FeatureConfig=FeatureConfig()) -> np.ndarray:
-    "Stacked chroma, tonnetz, mel dB and MFCC rows `(n_rows, n_frames)` float32 from a power spectrum."
+    "Stacked chroma, tonnetz, mel dB and MFCC rows `(n_rows, n_frames)` of a power spectrum."
     out = np.empty((cfg.n_rows, S.shape[1]), dtype=np.float32)
     r = cfg.rows
     out[r['chroma']] = chroma = chroma_from_power(S, cfg)
@@ -150,133 +208,140 @@ def features_from_power(S:np.ndarray, cfg:FeatureConfig=FeatureConfig()) -> np.n
     out[r['mfcc']] = mfcc_from_db(M, cfg)
     return out
 
+# %% ../nbs/01_features.ipynb #eb24ec8a
 def extract(y:np.ndarray, cfg:FeatureConfig=FeatureConfig()) -> np.ndarray:
     "Features `(n_rows, n_frames)` float32 of a mono signal at `cfg.sr`, from one STFT."
     return features_from_power(power_spectrum(y, cfg), cfg)
 
+# %% ../nbs/01_features.ipynb #e8fc5e45
 def feature_block(X:np.ndarray, name:str, cfg:FeatureConfig=FeatureConfig()) -> np.ndarray:
     "The rows of feature `name` ('chroma', 'tonnetz', 'mel' or 'mfcc') in a stacked array or batch."
     return X[..., cfg.rows[name], :]
-
-# %% ../nbs/01_features.ipynb #db1c024a
-def music_like(seconds:float=6.0, sr:int=22050, seed:int=0) -> np.ndarray:
-    "A short procedural clip (chords, bass, melody, hi-hat) for examples and tests."
-    rng = np.random.default_rng(seed)
-    n = int(seconds * sr); t = np.arange(n) / sr; y = np.zeros(n)
-    root = 220 * 2 ** (rng.integers(0, 12) / 12) * 2 ** (rng.uniform(-0.4, 0.4) / 12)  # random key and detuning
-    beat = 60 / rng.uniform(80, 140)
-    for i, degree in enumerate(np.resize([0, 5, 7, 3], int(seconds / (4 * beat)) + 1)):
-        seg = (t >= i * 4 * beat) & (t < (i + 1) * 4 * beat)
-        for step in (0, 4 if degree != 3 else 3, 7):
-            f = root * 2 ** ((degree + step) / 12)
-            y[seg] += 0.15 * np.sin(2 * np.pi * f * t[seg]) + 0.05 * np.sin(4 * np.pi * f * t[seg])
-        y[seg] += 0.25 * np.sin(np.pi * root * 2 ** (degree / 12) * t[seg])
-    notes = root * 2 * 2 ** (rng.choice([0, 2, 4, 7, 9], size=int(seconds / beat) + 1) / 12)
-    y += 0.12 * np.sin(2 * np.pi * notes[(t // beat).astype(int)] * t)
-    env = np.exp(-40 * ((t % (beat / 2)) / beat))
-    y += 0.08 * env * rng.standard_normal(n)
-    return (0.8 * y / np.abs(y).max()).astype(np.float32)
 
 # %% ../nbs/01_features.ipynb #78c36707
 def _segment_median(x:_Tensor, # 1-D float tensor
                     seg:_Tensor, # segment id of each value, ascending (0 .. n_seg - 1)
                     n_seg:int, # number of segments
                    ) -> _Tensor:
-    "`np.median` of the values in each segment (the mean of the two middle values when their count is even); NaN if empty."
+    "`np.median` of each segment's values (mean of the middle two if even); NaN if empty."
     import torch
     n = torch.bincount(seg, minlength=n_seg)
     if x.numel() == 0: return torch.full((n_seg,), float('nan'), dtype=x.dtype, device=x.device)
     order = torch.sort(x, stable=True).indices
     v = x[order[torch.sort(seg[order], stable=True).indices]]  # sorted by segment, then by value
     start = torch.cumsum(n, 0) - n
-    lower, upper = [v[(start + k).clamp(max=len(v) - 1)] for k in ((n - 1).clamp_min(0) // 2, n // 2)]
+    middle = ((n - 1).clamp_min(0) // 2, n // 2)
+    lower, upper = [v[(start + k).clamp(max=len(v) - 1)] for k in middle]
     return torch.where(n > 0, (lower + upper) / 2, float('nan'))
 
 # %% ../nbs/01_features.ipynb #6e813901
-def tuning_index_torch(S:_Tensor, # `(batch, 1 + n_fft//2, n_frames)` power spectrograms
-                       cfg:FeatureConfig=FeatureConfig(),
-                       threshold:float=0.1, # peaks count above this fraction of their frame's maximum
-                      ) -> _Tensor: # `(batch,)` int64 on S's device: each clip's index into `TUNING_VALUES`
-    "`estimate_tuning` for a whole batch, on the batch's device."
-    import torch
-    lo, hi = tuning_band(cfg); B, T, n = S.shape[0], S.shape[-1], len(TUNING_VALUES)
-    ref = threshold * S.amax(dim=1, keepdim=True)  # each frame's peak over all frequencies, as librosa
+def _tuning_peaks(S:_Tensor, cfg:FeatureConfig, threshold:float) -> tuple:
+    "The peaks of a batch in the tuning band: each one's clip, pitch (Hz) and whether it counts."
+    lo, hi = tuning_band(cfg); T = S.shape[-1]
+    ref = threshold * S.amax(dim=1, keepdim=True)  # each frame's peak over all frequencies
     below, mid, above = S[:, lo - 1:hi], S[:, lo:hi + 1], S[:, lo + 1:hi + 2]
-    clip, flat = ((mid > ref) & (mid > below) & (mid >= above)).flatten(1).nonzero(as_tuple=True)  # the peaks
+    peaks = (mid > ref) & (mid > below) & (mid >= above)
+    clip, flat = peaks.flatten(1).nonzero(as_tuple=True)
     row, col = lo + flat // T, flat % T
     m, under, over = S[clip, row, col], S[clip, row - 1, col], S[clip, row + 1, col]
     a, b = over + under - 2 * m, (over - under) / 2
     ok = b.abs() < a.abs()
-    shift = torch.where(ok, -b / torch.where(ok, a, torch.ones_like(a)), torch.zeros_like(a))  # parabolic interpolation
+    shift = (-b / a.where(ok, a.new_ones(()))).where(ok, a.new_zeros(()))  # parabolic interpolation
     mag = m + 0.5 * b * shift
-    keep = mag >= _segment_median(mag, clip, B)[clip]
-    pitch = (row.double() + shift.double()) * (cfg.sr / cfg.n_fft)
+    keep = mag >= _segment_median(mag, clip, S.shape[0])[clip]
+    return clip, (row.double() + shift.double()) * (cfg.sr / cfg.n_fft), keep
+
+# %% ../nbs/01_features.ipynb #11fb6a0e
+def tuning_index_torch(S:_Tensor, # `(batch, 1 + n_fft//2, n_frames)` power spectrograms
+                       cfg:FeatureConfig=FeatureConfig(),
+                       threshold:float=0.1, # peaks count above this fraction of their frame's peak
+                      ) -> _Tensor: # `(batch,)` int64 on S's device: indices into `TUNING_VALUES`
+    "`estimate_tuning` for a whole batch, on the batch's device."
+    import torch
+    B, n = S.shape[0], len(TUNING_VALUES)
+    clip, pitch, keep = _tuning_peaks(S, cfg, threshold)
     residual = torch.remainder(cfg.n_chroma * torch.log2(pitch / (440.0 / 16)), 1.0)
     residual = torch.where(residual >= 0.5, residual - 1.0, residual)
-    edges = torch.as_tensor(np.r_[TUNING_VALUES, 0.5], device=S.device)  # librosa's own histogram edges
+    edges = torch.as_tensor(np.r_[TUNING_VALUES, 0.5], device=S.device)  # librosa's histogram
     which = (torch.bucketize(residual, edges, right=True) - 1).clamp(0, n - 1)
     which = torch.where(keep, which, n)  # one extra bin per clip collects the peaks not kept
     counts = torch.bincount(clip * (n + 1) + which, minlength=B * (n + 1)).view(B, n + 1)[:, :n]
     zero = int(np.flatnonzero(TUNING_VALUES == 0.0)[0])  # no peaks at all: tuning 0, as librosa
     return torch.where(counts.sum(1) > 0, counts.argmax(1), zero)
 
-# %% ../nbs/01_features.ipynb #5d5de198
-def device_banks(cfg:FeatureConfig, device:str) -> dict:
-    "Mel, DCT and tonnetz matrices and the chroma banks for every one of `TUNING_VALUES`, as float32 tensors on `device`, made once."
-    return _device_banks(cfg.sr, cfg.n_fft, cfg.n_mels, cfg.n_mfcc, cfg.n_chroma, cfg.fmin, cfg.fmax, str(device))
-
+# %% ../nbs/01_features.ipynb #a1e475c5
 @functools.lru_cache(maxsize=8)
 def _device_banks(sr, n_fft, n_mels, n_mfcc, n_chroma, fmin, fmax, device) -> dict:
+    "The banks of `device_banks`, cached by their hashable settings."
     import torch
-    on = lambda a: torch.tensor(np.asarray(a), dtype=torch.float32, device=device)  # a copy: the cached banks are read-only
+    # a copy: the cached banks are read-only
+    on = lambda a: torch.tensor(np.asarray(a), dtype=torch.float32, device=device)
     chroma = np.stack([chroma_filters(sr, n_fft, n_chroma, float(t)) for t in TUNING_VALUES])
-    return dict(mel=on(mel_filters(sr, n_fft, n_mels, fmin, fmax)), dct=on(dct_matrix(n_mfcc, n_mels)),
+    return dict(mel=on(mel_filters(sr, n_fft, n_mels, fmin, fmax)),
+                dct=on(dct_matrix(n_mfcc, n_mels)),
                 tonnetz=on(tonnetz_matrix(n_chroma)), chroma=on(chroma))
+
+# %% ../nbs/01_features.ipynb #5d5de198
+def device_banks(cfg:FeatureConfig, device:str) -> dict:
+    "Mel, DCT, tonnetz and every tuning's chroma bank as float32 tensors on `device`, made once."
+    return _device_banks(cfg.sr, cfg.n_fft, cfg.n_mels, cfg.n_mfcc, cfg.n_chroma,
+                         cfg.fmin, cfg.fmax, str(device))
 
 # %% ../nbs/01_features.ipynb #eb6a9d6b
 def power_spectrum_torch(x:_Tensor, # `(batch, samples)` float32
                          cfg:FeatureConfig=FeatureConfig(),
                         ) -> _Tensor:
-    "Power spectrograms `(batch, 1 + n_fft//2, n_frames)` on x's device, as `power_spectrum` (Hann window, centred, zero padding)."
+    "Power spectrograms `(batch, 1 + n_fft//2, n_frames)` on x's device, as `power_spectrum`."
     import torch
     window = torch.hann_window(cfg.n_fft, periodic=True, device=x.device)
-    D = torch.stft(x, n_fft=cfg.n_fft, hop_length=cfg.hop_length, window=window, center=True, pad_mode='constant', return_complex=True)
+    D = torch.stft(x, n_fft=cfg.n_fft, hop_length=cfg.hop_length, window=window, center=True,
+                   pad_mode='constant', return_complex=True)
     return D.real.square() + D.imag.square()
 
 # %% ../nbs/01_features.ipynb #8d9e12a8
-def extract_batch(batch:_Tensor, # `(batch, samples)` float tensor (or numpy array) at `cfg.sr`
-                  cfg:FeatureConfig=FeatureConfig(),
-                  device:str|None=None, # torch device; default: the batch's own if on a GPU, else 'auto' (CUDA when present)
-                 ) -> _Tensor: # `(batch, n_rows, n_frames)` float32 on `device`
-    "Features of a batch of equal-length clips with torch, all on `device`: the numpy path's results to float32 rounding."
-    import torch
-    from genriflow.files import resolve_device
-    if not torch.is_tensor(batch): batch = torch.as_tensor(np.asarray(batch, dtype=np.float32))
-    device = batch.device if device is None and batch.device.type != 'cpu' else resolve_device(device or 'auto')
-    x = batch.to(device=device, dtype=torch.float32, non_blocking=True)
-    k = device_banks(cfg, str(device))
-    S = power_spectrum_torch(x, cfg)  # (B, F, T)
-    out, r = torch.empty((S.shape[0], cfg.n_rows, S.shape[-1]), dtype=torch.float32, device=device), cfg.rows
-    db = 10.0 * torch.log10((k['mel'] @ S).clamp_min(1e-10))
-    db = torch.maximum(db, db.amax(dim=(1, 2), keepdim=True) - cfg.top_db)  # top_db per clip, as librosa
-    out[:, r['mel']], out[:, r['mfcc']] = db, k['dct'] @ db
+def _mel_mfcc_torch(S:_Tensor, k:dict, cfg:FeatureConfig) -> tuple:
+    "Mel dB (floored `top_db` below each clip's peak) and MFCC of a batch of power spectra."
+    db = 10.0 * (k['mel'] @ S).clamp_min(1e-10).log10()
+    db = db.maximum(db.amax(dim=(1, 2), keepdim=True) - cfg.top_db)
+    return db, k['dct'] @ db
+
+# %% ../nbs/01_features.ipynb #fc47fb75
+def _chroma_tonnetz_torch(S:_Tensor, k:dict, cfg:FeatureConfig) -> tuple:
+    "Chroma (each clip through its own tuning's bank) and tonnetz of a batch of power spectra."
     raw = k['chroma'][tuning_index_torch(S, cfg)] @ S  # each clip's own bank, picked on the device
     tiny = float(np.finfo(np.float32).tiny)
     peak = raw.amax(dim=1, keepdim=True)
-    out[:, r['chroma']] = chroma = torch.where(peak > tiny, raw / peak.clamp_min(tiny), raw)
+    chroma = (raw / peak.clamp_min(tiny)).where(peak > tiny, raw)
     l1 = chroma.abs().sum(dim=1, keepdim=True)
-    out[:, r['tonnetz']] = k['tonnetz'] @ torch.where(l1 > tiny, chroma / l1.clamp_min(tiny), chroma)
+    return chroma, k['tonnetz'] @ (chroma / l1.clamp_min(tiny)).where(l1 > tiny, chroma)
+
+# %% ../nbs/01_features.ipynb #4fea19c7
+def extract_batch(batch:_Tensor, # `(batch, samples)` float tensor (or numpy array) at `cfg.sr`
+                  cfg:FeatureConfig=FeatureConfig(),
+                  device:str|None=None, # torch device; None: the batch's own if a GPU, else 'auto'
+                 ) -> _Tensor: # `(batch, n_rows, n_frames)` float32 on `device`
+    "Features of equal-length clips with torch on `device`: the numpy path's, to float32 rounding."
+    import torch
+    if not torch.is_tensor(batch): batch = torch.as_tensor(np.asarray(batch, dtype=np.float32))
+    on_gpu = device is None and batch.device.type != 'cpu'
+    device = batch.device if on_gpu else resolve_device(device or 'auto')
+    x = batch.to(device=device, dtype=torch.float32, non_blocking=True)
+    k = device_banks(cfg, str(device))
+    S = power_spectrum_torch(x, cfg)  # (B, F, T)
+    out = torch.empty((S.shape[0], cfg.n_rows, S.shape[-1]), dtype=torch.float32, device=device)
+    r = cfg.rows
+    out[:, r['mel']], out[:, r['mfcc']] = _mel_mfcc_torch(S, k, cfg)
+    out[:, r['chroma']], out[:, r['tonnetz']] = _chroma_tonnetz_torch(S, k, cfg)
     return out
 
 # %% ../nbs/01_features.ipynb #0f4d13ec
 def extract_many(clips:Iterable, # mono float32 signals at `cfg.sr`
                  cfg:FeatureConfig=FeatureConfig(),
-                 device:str|None='auto', # torch device: 'auto' (CUDA when present), 'cpu', 'cuda', ...
+                 device:str|None='auto', # torch device: 'auto' (CUDA when present), 'cpu', ...
                  batch_size:int=32, # clips per batch on the device
-                ) -> Iterator[np.ndarray]: # `(n, n_rows, n_frames)` float32 batches, n <= batch_size
-    "Features of many clips, `batch_size` at a time on `device`, staged through (pinned) host memory."
+                ) -> Iterator[np.ndarray]: # `(n, n_rows, n_frames)` float32, n <= batch_size
+    "Features of many clips, `batch_size` at a time on `device`, through (pinned) host memory."
     import torch
-    from genriflow.files import resolve_device
     device = resolve_device(device)
     samples = int(round(cfg.clip_seconds * cfg.sr))
     host = torch.zeros((batch_size, samples), dtype=torch.float32, pin_memory=device.type == 'cuda')

@@ -1,4 +1,4 @@
-"""Small helpers every other module shares: errors the user can fix, atomic writes, all usable CPUs, one BLAS thread per worker, the torch device.
+"""Small helpers every other module shares: errors the user can fix, atomic writes, locks, all usable CPUs, one job runner (worker processes or Dask), the torch device.
 
 Docs: https://genriflow.github.io/genriflow/files.html.md"""
 
@@ -6,18 +6,21 @@ Docs: https://genriflow.github.io/genriflow/files.html.md"""
 
 # %% ../nbs/19_files.ipynb #059aa32a
 from __future__ import annotations
-import concurrent.futures as cf, contextlib, io, multiprocessing, os, signal, sys, tempfile, threading
+import concurrent.futures as cf, contextlib, io, multiprocessing, os, signal, sys, tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 # %% auto #0
 __all__ = ['PR_SET_PDEATHSIG', 'DEVICES', 'UserError', 'one_line', 'atomic_writer', 'atomic_write', 'printable', 'exclusive_lock',
            'usable_cpus', 'resolve_workers', 'one_blas_thread', 'worker_init', 'die_with_parent', 'process_pool',
-           'dask_client', 'quiet_stderr', 'resolve_device']
+           'dask_client', 'run_jobs', 'quiet_stderr', 'resolve_device']
 
 # %% ../nbs/19_files.ipynb #bbae91e6
 class UserError(Exception):
-    "Bad input the user can fix (a file, a folder, an option); the message names it and the reason, on one line."
+    "Bad input the user can fix (a file, a folder, an option): one line naming it and the reason."
 
+# %% ../nbs/19_files.ipynb #50b89182
 def one_line(e:BaseException) -> str:
     "An error's text on one line (its type's name if it has none)."
     return ' '.join(str(e).split()) or type(e).__name__
@@ -27,24 +30,27 @@ def _umask() -> int:
     "This process's file-creation mask (reading it means setting it, so set it straight back)."
     mask = os.umask(0o022); os.umask(mask); return mask
 
+# %% ../nbs/19_files.ipynb #28d5936e
 @contextlib.contextmanager
 def atomic_writer(dest:str|Path, # the file to write
                   mode:str='wb', # 'wb' or 'w' (text is UTF-8, newlines untranslated)
-                  errors:str='strict', # text only: 'surrogateescape' writes `os.fsdecode` names back as their bytes
+                  errors:str='strict', # text: 'surrogateescape' writes `os.fsdecode` names as bytes
                  ):
     "Open a temporary file beside `dest`; on success rename it over `dest`, on error remove it."
     dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{dest.name}.', suffix='.tmp', dir=dest.parent)
     try:
-        with os.fdopen(fd, mode, **({} if 'b' in mode else dict(encoding='utf-8', errors=errors, newline=''))) as f: yield f
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the permissions a plain open() would
+        text = {} if 'b' in mode else dict(encoding='utf-8', errors=errors, newline='')
+        with os.fdopen(fd, mode, **text) as f: yield f
+        # mkstemp makes 0600 files; give the permissions a plain open() would
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, dest)
     finally: Path(tmp).unlink(missing_ok=True)
 
 # %% ../nbs/19_files.ipynb #b0aaf490
 def atomic_write(dest:str|Path, # the file to write
                  data:bytes|str, # its whole contents
-                 errors:str='strict', # for text: how characters UTF-8 cannot hold are written (see `atomic_writer`)
+                 errors:str='strict', # text: how to write what UTF-8 cannot hold (`atomic_writer`)
                 ) -> Path:
     "Write `data` to `dest` atomically; return `dest`."
     with atomic_writer(dest, 'wb' if isinstance(data, bytes) else 'w', errors) as f: f.write(data)
@@ -54,9 +60,10 @@ def atomic_write(dest:str|Path, # the file to write
 _CONTROL = {**{i: f'\\x{i:02x}' for i in [*range(32), 127]}, 9: '\\t', 10: '\\n', 13: '\\r'}
 
 def printable(text:str) -> str:
-    "`text` on one line for a terminal or a log: undecodable bytes as `\\xff`, control characters escaped."
+    "`text` on one line for a terminal or log: bad bytes as `\\xff`, control characters escaped."
     try: raw = str(text).encode('utf-8', 'surrogateescape')
-    except UnicodeEncodeError: raw = str(text).encode('utf-8', 'backslashreplace')  # a surrogate not from a byte
+    # a surrogate not from a byte
+    except UnicodeEncodeError: raw = str(text).encode('utf-8', 'backslashreplace')
     return raw.decode('utf-8', 'backslashreplace').translate(_CONTROL)
 
 # %% ../nbs/19_files.ipynb #6547e2ca
@@ -65,15 +72,19 @@ def _lock_fd(lock:Path, path:Path) -> int:
     import fcntl
     while True:
         try: fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
-        except OSError as e: raise UserError(f'{path}: cannot create its lock file {lock} ({e.strerror})') from None
+        except OSError as e:
+            raise UserError(f'{path}: cannot create its lock file {lock} ({e.strerror})') from None
         try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode(errors='replace').strip() or 'another process'; os.close(fd)
-            raise UserError(f'{path}: in use by {holder} (lock file {lock}); wait for that run to end, or write elsewhere') from None
+            holder = os.pread(fd, 200, 0).decode(errors='replace').strip() or 'another process'
+            os.close(fd)
+            raise UserError(f'{path}: in use by {holder} (lock file {lock}); '
+                            'wait for that run to end, or write elsewhere') from None
         try: ours = os.fstat(fd).st_ino == os.stat(lock).st_ino
         except FileNotFoundError: ours = False
         if ours: return fd
-        os.close(fd)  # the last holder removed this lock file just as we opened it: lock the new one
+        # the last holder removed this lock file just as we opened it: lock the new one
+        os.close(fd)
 
 # %% ../nbs/19_files.ipynb #109334e9
 @contextlib.contextmanager
@@ -83,7 +94,8 @@ def exclusive_lock(path:str|Path, # the file to guard; the lock is `<path>.lock`
     "Hold `path`'s lock for the block; another process already holding it is a `UserError` at once."
     try: import fcntl  # noqa: F401
     except ImportError: yield None; return
-    path = Path(path); lock = path.with_name(path.name + '.lock'); lock.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path); lock = path.with_name(path.name + '.lock')
+    lock.parent.mkdir(parents=True, exist_ok=True)
     fd = _lock_fd(lock, path)
     try:
         os.ftruncate(fd, 0); os.pwrite(fd, f'{holder} (process {os.getpid()})'.encode(), 0)
@@ -96,6 +108,7 @@ def usable_cpus() -> int:
     try: return max(1, len(os.sched_getaffinity(0)))
     except AttributeError: return max(1, os.cpu_count() or 1)
 
+# %% ../nbs/19_files.ipynb #f4b5308c
 def resolve_workers(workers:int|None=None, # None or 0: every usable CPU
                    ) -> int:
     "The number of worker processes to use: `workers` if given (at least 1), else `usable_cpus()`."
@@ -110,6 +123,7 @@ def one_blas_thread():
     except ImportError: return contextlib.nullcontext()
     return threadpool_limits(limits=1, user_api='blas')
 
+# %% ../nbs/19_files.ipynb #bc45f4fa
 def worker_init():
     "Set up a worker process: Ctrl-C is the parent's to handle, BLAS runs on one thread."
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -135,6 +149,7 @@ def die_with_parent(parent:int, # the parent's process id, as the parent saw it
     if os.getppid() != parent: os._exit(1)  # the parent ended before we got here
     threading.Thread(target=watch, daemon=True, name='genriflow-parent-watch').start()
 
+# %% ../nbs/19_files.ipynb #907b4c84
 def _start_worker(parent:int, kernel:bool, initializer):
     "Every pool worker's first step: tie its life to the parent's, then the pool's own initializer."
     die_with_parent(parent, kernel)
@@ -144,20 +159,128 @@ def _start_worker(parent:int, kernel:bool, initializer):
 def process_pool(workers:int, # processes
                  initializer=worker_init, # run once in each process
                 ) -> cf.ProcessPoolExecutor:
-    "A process pool whose workers end with this process: forked on Linux (no re-import, no `__main__` guard), spawned elsewhere."
+    "A process pool whose workers end with this process: forked on Linux, spawned elsewhere."
     fork = sys.platform.startswith('linux') and 'fork' in multiprocessing.get_all_start_methods()
+    how = 'fork' if fork else 'spawn'
     main = threading.current_thread() is threading.main_thread()
-    return cf.ProcessPoolExecutor(max_workers=workers, initializer=_start_worker, initargs=(os.getpid(), main, initializer),
-                                  mp_context=multiprocessing.get_context('fork' if fork else 'spawn'))
+    return cf.ProcessPoolExecutor(max_workers=workers, initializer=_start_worker,
+                                  initargs=(os.getpid(), main, initializer),
+                                  mp_context=multiprocessing.get_context(how))
 
 # %% ../nbs/19_files.ipynb #e7eba8c1
 def dask_client(scheduler, # an address, a `dask.distributed.Client`, or a cluster object
                ):
     "(a Dask client for `scheduler`, whether we created it and must close it)."
     try: from dask.distributed import Client
-    except ImportError: raise UserError('--scheduler needs Dask: pip install "genriflow[distributed]"') from None
+    except ImportError:
+        raise UserError('--scheduler needs Dask: pip install "genriflow[distributed]"') from None
     if isinstance(scheduler, Client): return scheduler, False
     return Client(scheduler), True
+
+# %% ../nbs/19_files.ipynb #33a50c4b
+def _submit(pool:cf.ProcessPoolExecutor, fn:Callable, job:tuple) -> cf.Future:
+    "`pool.submit(fn, *job)`, or a future holding the error if the pool is already broken."
+    try: return pool.submit(fn, *job)
+    except cf.process.BrokenProcessPool as e:
+        fut = cf.Future(); fut.set_exception(e); return fut
+
+# %% ../nbs/19_files.ipynb #d32daf38
+def _ready(live:dict, ordered:bool, wait:Callable) -> list:
+    "Futures to collect now: the finished ones, or (ordered) the oldest and finished ones after it."
+    if not ordered: return list(wait(list(live), return_when='FIRST_COMPLETED')[0])
+    futs = list(live)
+    wait(futs[:1])
+    n = next((i for i, f in enumerate(futs[:16]) if not f.done()), min(len(futs), 16))
+    return futs[:n]
+
+# %% ../nbs/19_files.ipynb #e95d52b1
+def _outcome(fut:cf.Future, job:tuple, fn:Callable, on_crash:Callable|None, retry:bool,
+             initializer:Callable):
+    "A finished job's result; if its worker died, rerun it alone (`retry`), then `on_crash`."
+    try: return fut.result()
+    except cf.process.BrokenProcessPool as e: err = e
+    if retry:
+        with process_pool(1, initializer) as solo:
+            try: return solo.submit(fn, *job).result()
+            except cf.process.BrokenProcessPool as e: err = e
+    if on_crash is None: raise err
+    return on_crash(job, err)
+
+# %% ../nbs/19_files.ipynb #42fe17ae
+def _resubmit(live:dict, pool:cf.ProcessPoolExecutor, fn:Callable) -> dict:
+    "After a crash: jobs lost with the old pool go to the new one; finished ones keep results."
+    cf.wait(live)
+    lost = lambda f: isinstance(f.exception(), cf.process.BrokenProcessPool)
+    return {(_submit(pool, fn, job) if lost(fut) else fut): job for fut, job in live.items()}
+
+# %% ../nbs/19_files.ipynb #bd95f42d
+def _pool_batches(fn:Callable, jobs:list, n:int, ahead:int, ordered:bool, on_crash:Callable|None,
+                  retry:bool, initializer:Callable):
+    "Lists of results of `fn(*job)` from a pool of `n` processes, restarted whenever a worker dies."
+    todo, live, pool = iter(jobs), {}, process_pool(n, initializer)
+    try:
+        while True:
+            while len(live) < ahead * n and (job := next(todo, None)) is not None:
+                live[_submit(pool, fn, job)] = job
+            if not live: return
+            out = [_outcome(f, live.pop(f), fn, on_crash, retry, initializer)
+                            for f in _ready(live, ordered, cf.wait)]
+            if getattr(pool, '_broken', False):  # a worker died: carry on with a fresh pool
+                pool.shutdown(wait=False, cancel_futures=True); pool = process_pool(n, initializer)
+                if retry: live = _resubmit(live, pool, fn)
+            yield out
+    finally: pool.shutdown(wait=False, cancel_futures=True)
+
+# %% ../nbs/19_files.ipynb #888fae1a
+def _dask_batches(fn:Callable, jobs:list, scheduler, ahead:int, ordered:bool,
+                  on_crash:Callable|None):
+    "Lists of results of `fn(*job)` on a Dask cluster, `ahead` tasks per worker thread in flight."
+    if not jobs: return
+    client, own = dask_client(scheduler)
+    from dask.distributed import wait
+    slots, todo, live = ahead * max(1, sum(client.nthreads().values())
+                                    ), iter(jobs), {}  # future -> job
+    try:
+        while True:
+            while len(live) < slots and (job := next(todo, None)) is not None:
+                live[client.submit(fn, *job, pure=False)] = job
+            if not live: return
+            out = []
+            for fut in _ready(live, ordered, wait):
+                job = live.pop(fut)
+                try: out.append(fut.result())
+                except Exception as e:  # a task's error, or its worker died (`KilledWorker`)
+                    if on_crash is None: raise
+                    out.append(on_crash(job, e))
+                fut.release()
+            yield out
+    finally:  # interrupted: take back what was still queued
+        if live: client.cancel(list(live))
+        if own: client.close()
+
+# %% ../nbs/19_files.ipynb #8bc569db
+def run_jobs(fn:Callable, # a picklable function, run as `fn(*job)`
+             jobs:list, # argument tuples, one per job
+             workers:int|None=None, # processes; None: every usable CPU; 1: in this process
+             ahead:int=4, # jobs in flight per worker (per Dask thread): bounds memory
+             ordered:bool=False, # results in the jobs' order; False: as each finishes
+             batched:bool=False, # yield lists of results ready together (up to 16 when ordered)
+             on_crash:Callable|None=None, # `on_crash(job, error)`: result if the job's worker died
+             retry:bool=False, # first rerun a job whose worker died alone, in a fresh process
+             initializer:Callable=worker_init, # run once in each worker process (not on Dask)
+             scheduler=None, # a Dask scheduler address, Client or cluster: run the jobs there
+            ):
+    "Yield `fn(*job)` for every job, from worker processes (or Dask), a bounded number in flight."
+    jobs = list(jobs)
+    n = max(1, min(resolve_workers(workers), len(jobs)))
+    if scheduler is not None: batches = _dask_batches(fn, jobs, scheduler, ahead, ordered, on_crash)
+    elif n == 1: batches = ([fn(*job)] for job in jobs)
+    else: batches = _pool_batches(fn, jobs, n, ahead, ordered, on_crash, retry, initializer)
+    try:
+        for b in batches:
+            if batched: yield b
+            else: yield from b
+    finally: batches.close()
 
 # %% ../nbs/19_files.ipynb #b6eaa2fb
 @contextlib.contextmanager
@@ -175,14 +298,18 @@ def quiet_stderr():
 # %% ../nbs/19_files.ipynb #596ee7dc
 DEVICES = ('auto', 'cpu', 'cuda', 'mps')
 
-def resolve_device(device:str|None='auto', # 'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:1', 'mps', or None (= auto)
+def resolve_device(device:str|None='auto', # 'auto' (CUDA if any), 'cpu', 'cuda', 'cuda:1', 'mps'
                   ):
     "The `torch.device` to use; a user error when CUDA or MPS is asked for but absent."
     import torch
     name = str(device or 'auto')
     if name == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    if name.startswith('cuda') and not torch.cuda.is_available(): raise UserError(f'--device {name}: no CUDA GPU is available here')
-    if name == 'mps' and not (getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available()):
+    if name.startswith('cuda') and not torch.cuda.is_available():
+        raise UserError(f'--device {name}: no CUDA GPU is available here')
+    if name == 'mps' and not (getattr(torch.backends, 'mps', None)
+                              and torch.backends.mps.is_available()):
         raise UserError('--device mps: Apple MPS is not available here')
     try: return torch.device(name)
-    except RuntimeError: raise UserError(f'--device {name}: not a torch device (use auto, cpu, cuda or mps)') from None
+    except RuntimeError:
+        msg = f'--device {name}: not a torch device (use auto, cpu, cuda or mps)'
+        raise UserError(msg) from None

@@ -13,18 +13,21 @@ import pandas as pd
 from .audio import is_audio_file
 from .datasets import assign_splits, apply_split_file, folder_manifest, MANIFEST_COLUMNS
 from .files import UserError, one_line
+from tqdm.auto import tqdm
+from .tags import read_genres
+from .pipeline import train_dataset
+from .multilabel import train_multilabel_head
 
 # %% auto #0
-__all__ = ['THRESHOLDS', 'LabelError', 'value_parts', 'identity_map', 'categories_of', 'read_label_map', 'labelled_tracks',
-           'tag_values', 'read_playlist', 'playlist_values', 'csv_values', 'library_manifest', 'category_counts',
-           'describe_labels', 'check_counts', 'train_library', 'multi_hot', 'fit_multilabel', 'track_sigmoids',
-           'choose_thresholds', 'multilabel_scores', 'multilabel_line', 'cross_validated_sigmoids',
-           'held_out_thresholds', 'train_multilabel_head']
+__all__ = ['LabelError', 'value_parts', 'identity_map', 'categories_of', 'read_label_map', 'labelled_tracks', 'tag_values',
+           'read_playlist', 'playlist_values', 'csv_values', 'label_values', 'library_manifest', 'category_counts',
+           'describe_labels', 'check_counts', 'train_library']
 
 # %% ../nbs/20_labels.ipynb #76b15507
 class LabelError(UserError):
     "Labels that cannot be read (label map, playlists, CSV): one line naming the file and why."
 
+# %% ../nbs/20_labels.ipynb #c24c14a9
 _SEPARATORS = re.compile(r'\s*[/;]\s*')
 
 def value_parts(value:str) -> list[str]:
@@ -41,6 +44,7 @@ def identity_map(values, # every genre value of the library
         for p in (value_parts(v) if split else [str(v).strip()]): spellings[p.casefold()][p] += 1
     return {k: c.most_common(1)[0][0] for k, c in spellings.items() if k}
 
+# %% ../nbs/20_labels.ipynb #c6e6a01e
 def categories_of(values:list, # one file's genre values
                   label_map:dict, # case-folded value -> category (`read_label_map`, `identity_map`)
                  ) -> list[str]: # its categories, in order, no repeats
@@ -64,6 +68,7 @@ def _read_text(path:Path, what:str) -> str:
     try: return raw.decode('utf-8-sig')
     except UnicodeDecodeError: return raw.decode('latin-1')
 
+# %% ../nbs/20_labels.ipynb #6b26b8b0
 def read_label_map(path:str|Path, # CSV of `tag value,category` rows
                   ) -> dict: # case-folded tag value -> category
     "The user's label map: many tag values to a few categories; a bad row is a one-line error."
@@ -83,6 +88,17 @@ def read_label_map(path:str|Path, # CSV of `tag value,category` rows
     if not out: raise LabelError(f'{path}: no rows; expected "tag value,category" lines')
     return out
 
+# %% ../nbs/20_labels.ipynb #1638242b
+def _why_left_out(values:list, # a file's genre values
+                  cats:list, # the categories they map to
+                  multi_label:bool, # several categories per song are fine
+                 ) -> str|None: # None: the file is kept
+    "Why a file cannot be trained on: no value, no category, or (single-label) several."
+    if not cats: return f'{"; ".join(values)}: maps to no category' if values else 'no genre value'
+    if len(cats) > 1 and not multi_label:
+        return f'ambiguous: {" and ".join(cats)} (one category per song)'
+    return None
+
 # %% ../nbs/20_labels.ipynb #c573ffd4
 def labelled_tracks(table:pd.DataFrame, # path, track_id, values (a list per file)
                     label_map:dict|None=None, # case-folded value -> category; None: `identity_map`
@@ -98,11 +114,7 @@ def labelled_tracks(table:pd.DataFrame, # path, track_id, values (a list per fil
         keys = [str(v).strip().casefold() for v in vs]
         if split: cs = categories_of(vs, lmap)
         else: cs = list(dict.fromkeys(lmap[k] for k in keys if k in lmap))
-        if not cs:
-            why = f'{"; ".join(vs)}: maps to no category' if vs else 'no genre value'
-            excluded.append((p, why))
-        elif len(cs) > 1 and not multi_label:
-            excluded.append((p, f'ambiguous: {" and ".join(cs)} (one category per song)'))
+        if why := _why_left_out(vs, cs, multi_label): excluded.append((p, why))
         else: keep.append(i); cats.append(cs)
     man = table.iloc[keep].drop(columns='values').reset_index(drop=True)
     man['labels'], man['label'] = [';'.join(c) for c in cats], [c[0] for c in cats]
@@ -116,16 +128,15 @@ def labelled_tracks(table:pd.DataFrame, # path, track_id, values (a list per fil
 # %% ../nbs/20_labels.ipynb #93089b34
 def _genres_or_reason(path:str) -> tuple[list, str|None]:
     "(a file's genre values, None), or ([], why its tags could not be read)."
-    from genriflow.tags import read_genres
     try: return read_genres(path), None
     except Exception as e:  # mutagen raises many kinds: any of them means these tags cannot be used
         what = f'{type(e).__module__.split(".")[0]} {type(e).__name__}'
         msg = one_line(e)
         return [], f'unreadable tags ({what}: {msg})' if msg else f'unreadable tags ({what})'
 
+# %% ../nbs/20_labels.ipynb #545c6301
 def tag_values(root:str|Path, progress:bool=False) -> pd.DataFrame:
     "path, track_id (relative path), values: the genre values of each audio file under `root`."
-    from tqdm.auto import tqdm
     files = folder_manifest(root, labelled=False)
     values, bad = [], []
     for p in tqdm(files['path'], desc='reading tags', unit='file', disable=not progress):
@@ -140,6 +151,7 @@ def tag_values(root:str|Path, progress:bool=False) -> pd.DataFrame:
 _URL = re.compile(r'^[a-z][a-z0-9+.-]*://', re.I)
 _PLAYLISTS = ('.m3u', '.m3u8')
 
+# %% ../nbs/20_labels.ipynb #22e40d07
 def _entry(line:str, folder:Path) -> str|None:
     "The audio file a playlist line names (absolute), or None when it points nowhere."
     if line.lower().startswith('file://'):
@@ -150,6 +162,7 @@ def _entry(line:str, folder:Path) -> str|None:
         if p.is_file() and is_audio_file(p): return str(p.resolve())
     return None
 
+# %% ../nbs/20_labels.ipynb #249e573d
 def read_playlist(path:str|Path, # an M3U or M3U8 file
                  ) -> tuple[list, list]: # (song paths, (number, text) of lines pointing nowhere)
     "The songs an M3U/M3U8 playlist names, in order, and the lines that name no audio file."
@@ -169,6 +182,18 @@ def _track_id(path:str, root:Path) -> str:
     root = root.resolve()
     return p.relative_to(root).as_posix() if p.is_relative_to(root) else p.as_posix()
 
+# %% ../nbs/20_labels.ipynb #bee2f78d
+def _values_table(values:dict, # absolute path -> the values that label it
+                  root:Path, # the library (track ids are relative to it)
+                  missing:list, # (where, why) of entries naming no audio file
+                 ) -> pd.DataFrame: # path, track_id, values; `attrs['missing']`
+    "The table every route gives `labelled_tracks`."
+    table = pd.DataFrame(dict(path=list(values), track_id=[_track_id(p, root) for p in values],
+                              values=list(values.values())))
+    table.attrs['missing'] = missing
+    return table
+
+# %% ../nbs/20_labels.ipynb #906dc1bc
 def playlist_values(root:str|Path, # the library (track ids are relative to it)
                     playlists:str|Path, # a folder of .m3u/.m3u8 playlists, one per category
                    ) -> pd.DataFrame: # path, track_id, values (its playlists); `attrs['missing']`
@@ -182,10 +207,18 @@ def playlist_values(root:str|Path, # the library (track ids are relative to it)
         found, bad = read_playlist(pl)
         missing += [(f'{pl}:{n}', f'points to no audio file: {text}') for n, text in bad]
         for s in found: member.setdefault(s, []).append(pl.stem)
-    table = pd.DataFrame(dict(path=list(member), track_id=[_track_id(p, root) for p in member],
-                              values=list(member.values())))
-    table.attrs['missing'] = missing
-    return table
+    return _values_table(member, root, missing)
+
+# %% ../nbs/20_labels.ipynb #f660cac4
+def _labels_csv(path:Path) -> pd.DataFrame:
+    "A `path,label` CSV as text columns; a `LabelError` when it is no CSV or lacks a column."
+    text = _read_text(path, 'labels CSV')
+    try: t = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise LabelError(f'{path}: not a CSV ({one_line(e)})') from None
+    if not {'path', 'label'} <= set(t.columns):
+        raise LabelError(f'{path}: needs columns path and label (has {", ".join(t.columns)})')
+    return t
 
 # %% ../nbs/20_labels.ipynb #33e524ee
 def csv_values(root:str|Path, # the library: relative paths start here
@@ -193,22 +226,29 @@ def csv_values(root:str|Path, # the library: relative paths start here
               ) -> pd.DataFrame: # path, track_id, values; `attrs['missing']`
     "The songs and labels of a `path,label` CSV."
     path, root = Path(path), Path(root)
-    text = _read_text(path, 'labels CSV')
-    try: t = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise LabelError(f'{path}: not a CSV ({one_line(e)})') from None
-    if not {'path', 'label'} <= set(t.columns):
-        raise LabelError(f'{path}: needs columns path and label (has {", ".join(t.columns)})')
+    t = _labels_csv(path)
     rows, missing = {}, []
     for n, (p, lab) in enumerate(zip(t['path'], t['label']), 2):
         f = Path(p) if Path(p).is_absolute() else root / p
         if not (f.is_file() and is_audio_file(f)):
             missing.append((f'{path}:{n}', f'no audio file: {p}')); continue
         rows.setdefault(str(f.resolve()), []).extend(v.strip() for v in lab.split(';') if v.strip())
-    table = pd.DataFrame(dict(path=list(rows), track_id=[_track_id(p, root) for p in rows],
-                              values=list(rows.values())))
-    table.attrs['missing'] = missing
-    return table
+    return _values_table(rows, root, missing)
+
+# %% ../nbs/20_labels.ipynb #2f28f4ca
+def label_values(root:Path, # the music library
+                 labels:str='tags', # 'tags', 'playlists', or a `path,label` CSV file
+                 playlists:str|Path|None=None, # labels='playlists': the folder of playlists
+                 progress:bool=False,
+                ) -> pd.DataFrame: # path, track_id, values (a list per file)
+    "The files of a library and the values that label them, by the route `labels` names."
+    if not root.is_dir(): raise LabelError(f'{root}: no such library folder')
+    if labels == 'playlists' and playlists is None:
+        raise LabelError('--labels playlists needs --playlists DIR (one playlist per category)')
+    if labels == 'tags': return tag_values(root, progress)
+    if labels == 'playlists': return playlist_values(root, playlists)
+    if Path(labels).suffix.lower() == '.csv': return csv_values(root, labels)
+    raise LabelError(f"--labels {labels}: expected tags, playlists or a path,label .csv")
 
 # %% ../nbs/20_labels.ipynb #eebd9e66
 def library_manifest(root:str|Path, # the music library
@@ -221,13 +261,7 @@ def library_manifest(root:str|Path, # the music library
                      progress:bool=False) -> pd.DataFrame:
     "A labelled manifest of a library from its tags, playlists or a CSV; what was left out in attrs"
     root = Path(root).expanduser()
-    if not root.is_dir(): raise LabelError(f'{root}: no such library folder')
-    if labels == 'playlists' and playlists is None:
-        raise LabelError('--labels playlists needs --playlists DIR (one playlist per category)')
-    if labels == 'tags': table = tag_values(root, progress)
-    elif labels == 'playlists': table = playlist_values(root, playlists)
-    elif Path(labels).suffix.lower() == '.csv': table = csv_values(root, labels)
-    else: raise LabelError(f"--labels {labels}: expected tags, playlists or a path,label .csv")
+    table = label_values(root, labels, playlists, progress)
     lmap = read_label_map(label_map) if isinstance(label_map, (str, Path)) else label_map
     kind = labels if labels in ('tags', 'playlists') else 'csv'
     man = labelled_tracks(table, lmap, multi_label, seed, kind, split=kind == 'tags')
@@ -241,12 +275,14 @@ def category_counts(man:pd.DataFrame) -> pd.Series:
     counts = counts.value_counts().sort_index()
     return counts.sort_values(ascending=False, kind='stable').rename('songs')  # ties in name order
 
+# %% ../nbs/20_labels.ipynb #7b125ee3
 def _reason_kind(reason:str) -> str:
     "What a left-out reason says without its particulars (the values, the path)."
     if 'maps to no category' in reason: return 'maps to no category'
     if reason.startswith('ambiguous'): return reason.split(' (')[0]
     return reason.split(':')[0].split(' (')[0]
 
+# %% ../nbs/20_labels.ipynb #de31bf04
 def describe_labels(man:pd.DataFrame, most:int=10) -> list[str]:
     "What `train` prints before it trains: songs per category, then the files left out and why."
     counts = category_counts(man)
@@ -261,6 +297,7 @@ def describe_labels(man:pd.DataFrame, most:int=10) -> list[str]:
         if len(items) > most: lines.append(f'  ... and {len(items) - most} more')
     return lines
 
+# %% ../nbs/20_labels.ipynb #aaceaf44
 def check_counts(man:pd.DataFrame, min_songs:int=5):
     "Refuse in one line when there are under two categories or one has under `min_songs` songs."
     counts = category_counts(man)
@@ -293,142 +330,5 @@ def train_library(root:str|Path, # the music library (the bundle's split is rela
             raise LabelError('--multi-label trains a head on the pretrained tagger: '
                              f'use --model musicnn-head, not {model}')
         return train_multilabel_head(root, man, out=out, seed=seed, progress=progress, **train_kw)
-    from genriflow.train import train_dataset
     return train_dataset(root, model=model, out=out, seed=seed, progress=progress, manifest=man,
                          **train_kw)
-
-# %% ../nbs/20_labels.ipynb #85ccdc92
-def multi_hot(man:pd.DataFrame, # a manifest with a `labels` column (`;`-joined categories)
-              class_names:list|None=None, # column order; None: the sorted categories
-             ) -> tuple[np.ndarray, list]: # (songs x categories 0/1 float32, category names)
-    "The categories of each song as a 0/1 matrix."
-    lists = [str(ls).split(';') for ls in man['labels']]
-    names = list(class_names or sorted({c for ls in lists for c in ls}))
-    Y = np.zeros((len(lists), len(names)), np.float32)
-    for i, ls in enumerate(lists): Y[i, [names.index(c) for c in ls if c in names]] = 1
-    return Y, names
-
-# %% ../nbs/20_labels.ipynb #bab6e808
-def fit_multilabel(embs:list, # per track, its window embeddings `(n_windows, 400)`
-                   Y:np.ndarray, # songs x categories 0/1 (`multi_hot`)
-                   idx:np.ndarray, # the tracks to train on
-                   hidden:int=64, epochs:int=60, lr:float=3e-3, batch_size:int=64, seed:int=0,
-                   device='cpu'):
-    "An `EmbeddingHead`, a sigmoid per category, trained with binary cross-entropy on tracks `idx`."
-    import torch, torch.nn.functional as F
-    from genriflow.train import build_model
-    X = torch.from_numpy(np.concatenate([embs[i] for i in idx])).float()
-    T = torch.from_numpy(np.repeat(Y[idx], [len(embs[i]) for i in idx], axis=0))
-    head = build_model('musicnn-head', X.shape[1], Y.shape[1], seed=seed, hidden=hidden).to(device)
-    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=head.default_weight_decay)
-    steps = epochs * -(-len(X) // batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.3)
-    gen = torch.Generator().manual_seed(seed); head.train()
-    for _ in range(epochs):
-        for b in torch.randperm(len(X), generator=gen).split(batch_size):
-            loss = F.binary_cross_entropy_with_logits(head(X[b].to(device)), T[b].to(device))
-            opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
-    return head.eval()
-
-def track_sigmoids(head, embs:list, idx) -> np.ndarray:
-    "Each track's mean window sigmoid per category: `(len(idx), n_categories)`."
-    import torch
-    dev = next(head.parameters()).device
-    with torch.no_grad():
-        out = [torch.sigmoid(head(torch.from_numpy(embs[i]).float().to(dev))).mean(0) for i in idx]
-    return torch.stack(out).cpu().numpy()
-
-# %% ../nbs/20_labels.ipynb #6c2e1bb2
-THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.05), 2)  # the candidates
-
-# %% ../nbs/20_labels.ipynb #8e621315
-def choose_thresholds(P:np.ndarray, # out-of-fold track probabilities `(n, C)`
-                      Y:np.ndarray, # the true categories `(n, C)` 0/1
-                      grid:np.ndarray|None=None, # candidates (default `THRESHOLDS`)
-                     ) -> np.ndarray: # `(C,)`
-    "Per category, the threshold with the best F1 (ties: the one nearest 0.5)."
-    grid = THRESHOLDS if grid is None else grid
-    pred, y = P[:, :, None] >= grid, Y.astype(bool)[:, :, None]
-    tp, fp, fn = (pred & y).sum(0), (pred & ~y).sum(0), (~pred & y).sum(0)
-    f1 = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
-    return grid[(f1 - 1e-6 * np.abs(grid - 0.5)).argmax(1)]
-
-# %% ../nbs/20_labels.ipynb #cb617881
-def multilabel_scores(P:np.ndarray, # track probabilities `(n, C)`
-                      Y:np.ndarray, # true categories `(n, C)` 0/1
-                      thresholds, # `(C,)` or per track `(n, C)`
-                      class_names:list) -> dict:
-    "Micro/macro F1 of the reported sets, exact-set accuracy, top-1 among the true ones."
-    from sklearn.metrics import f1_score, precision_recall_fscore_support
-    pred, y = P >= np.asarray(thresholds), Y.astype(bool)
-    p, r, f, s = precision_recall_fscore_support(y, pred, zero_division=0)
-    return dict(micro_f1=float(f1_score(y, pred, average='micro', zero_division=0)),
-                macro_f1=float(f1_score(y, pred, average='macro', zero_division=0)),
-                exact_match=float((pred == y).all(1).mean()),
-                top1_correct=float(y[np.arange(len(P)), P.argmax(1)].mean()),
-                n_tracks=len(P), class_names=list(class_names),
-                per_class=dict(precision=p.tolist(), recall=r.tolist(), f1=f.tolist(),
-                               support=s.tolist()))
-
-def multilabel_line(m:dict) -> str:
-    "The one-line summary of multi-label metrics."
-    keys = ('micro_f1', 'macro_f1', 'exact_match', 'top1_correct')
-    return ' '.join(f'{k}={m[k]:.4f}' for k in keys)
-
-# %% ../nbs/20_labels.ipynb #712b1345
-def cross_validated_sigmoids(embs:list, Y:np.ndarray, folds:int=5, seed:int=0,
-                             **fit_kw) -> tuple[np.ndarray, np.ndarray]:
-    "Out-of-fold track probabilities `(n, C)` from k-fold cross-validation by track, and the folds."
-    from sklearn.model_selection import KFold
-    P, fold = np.zeros_like(Y), np.zeros(len(Y), int)
-    kfold = KFold(max(2, min(folds, len(Y))), shuffle=True, random_state=seed)
-    for f, (tr, te) in enumerate(kfold.split(Y)):
-        head = fit_multilabel(embs, Y, tr, seed=seed, **fit_kw)
-        P[te], fold[te] = track_sigmoids(head, embs, te), f
-    return P, fold
-
-def held_out_thresholds(P:np.ndarray, Y:np.ndarray, fold:np.ndarray) -> np.ndarray:
-    "Per track, the thresholds chosen on the other folds' out-of-fold probabilities: `(n, C)`."
-    T = np.zeros_like(P)
-    for f in np.unique(fold): T[fold == f] = choose_thresholds(P[fold != f], Y[fold != f])
-    return T
-
-# %% ../nbs/20_labels.ipynb #e180313d
-def train_multilabel_head(root:str|Path, # the library (relative paths in the recorded split)
-                          man:pd.DataFrame, # `labels`: `library_manifest(..., multi_label=True)`
-                          out:str|Path='models/genriflow-model', # the bundle folder
-                          epochs:int=60, lr:float=3e-3, batch_size:int=64, hidden:int=64,
-                          folds:int=5, # cross-validation folds (by track): thresholds and scores
-                          seed:int=0, workers:int|None=None, progress:bool=True,
-                          cache_dir:str|Path|None=None,
-                          device=None, augment:str='none') -> dict:
-    "A multi-label head on the tagger's embeddings: thresholds by cross-validation, a head on all."
-    import time
-    from genriflow.train import musicnn_embeddings, default_cache_dir, _bundle_meta
-    from genriflow.bundle import save_bundle, record_split
-    from genriflow.files import resolve_device
-    if augment != 'none':
-        raise LabelError('--augment works on the four features; the musicnn head trains without it')
-    dev = resolve_device(device)
-    cache = cache_dir or default_cache_dir(out)
-    table, embs = musicnn_embeddings(man, cache, workers, progress, dev)
-    Y, names = multi_hot(table)
-    kw = dict(hidden=hidden, epochs=epochs, lr=lr, batch_size=batch_size, device=dev)
-    P, fold = cross_validated_sigmoids(embs, Y, folds, seed, **kw)
-    thr, k = choose_thresholds(P, Y), int(fold.max()) + 1
-    m = dict(multilabel_scores(P, Y, held_out_thresholds(P, Y, fold), names),
-             split=f'{k}-fold cross-validation by track', folds=k, multi_label=True)
-    m['per_class']['threshold'] = thr.tolist()
-    t0 = time.perf_counter(); head = fit_multilabel(embs, Y, np.arange(len(Y)), seed=seed, **kw)
-    m.update(train_seconds=round(time.perf_counter() - t0, 2),
-             note=f'{len(Y)} tracks: thresholds, scores from {m["split"]}; the head trained on all')
-    training = dict(dataset=str(table['dataset'].iloc[0]), source=Path(root).name,
-                    n_tracks=dict(train=len(Y), valid=0, test=0), seed=seed, epochs=epochs, lr=lr,
-                    train_per_class={c: int(Y[:, i].sum()) for i, c in enumerate(names)},
-                    batch_size=batch_size, folds=k, device=str(dev),
-                    train_seconds=m['train_seconds'])
-    meta = dict(_bundle_meta('musicnn-head', None, None, 3.0, names), multi_label=True,
-                thresholds=thr.tolist(), metrics=m, training=training,
-                split_tracks=record_split(table.assign(split='train'), root))
-    save_bundle(out, head, meta)
-    return m

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 import torch.nn.functional as F
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['check_batch', 'LSTMCNN']
@@ -16,15 +17,17 @@ __all__ = ['check_batch', 'LSTMCNN']
 # %% ../nbs/07_lstm.ipynb #4d7b9129
 def check_batch(x:torch.Tensor, n_rows:int, name:str='model') -> torch.Tensor:
     "Raise `ValueError` unless `x` is a float `(batch, n_rows, frames)` tensor; return it."
-    if not torch.is_tensor(x): raise ValueError(f'{name}: expected a torch tensor, got {type(x).__name__}')
+    if not torch.is_tensor(x):
+        raise ValueError(f'{name}: expected a torch tensor, got {type(x).__name__}')
     if x.ndim != 3 or x.shape[1] != n_rows:
         raise ValueError(f'{name}: expected input (batch, {n_rows}, frames), got {tuple(x.shape)}')
-    if not x.is_floating_point(): raise ValueError(f'{name}: expected a float tensor, got {x.dtype}')
+    if not x.is_floating_point():
+        raise ValueError(f'{name}: expected a float tensor, got {x.dtype}')
     return x
 
 # %% ../nbs/07_lstm.ipynb #73a3abf2
 class LSTMCNN(nn.Module):
-    "LSTM over time-pooled frames, Conv1d over its hidden states, max over time, two fully connected layers."
+    "LSTM over time-pooled frames, Conv1d over its hidden states, max over time, two linear layers."
     def __init__(self, n_rows:int=166, # feature rows per frame
                  n_classes:int=10, # genres
                  pool:int=4, # frames averaged into one LSTM step
@@ -38,36 +41,44 @@ class LSTMCNN(nn.Module):
                  regularized:bool=True, # False: no dropout and no weight decay
                 ):
         super().__init__()
-        self.hparams = dict(n_rows=n_rows, n_classes=n_classes, pool=pool, hidden=hidden, layers=layers,
-                            bidirectional=bidirectional, conv_channels=conv_channels, kernel=kernel, fc=fc,
-                            dropout=dropout, regularized=regularized)
+        self.hparams = dict(n_rows=n_rows, n_classes=n_classes, pool=pool, hidden=hidden,
+                            layers=layers, bidirectional=bidirectional, conv_channels=conv_channels,
+                            kernel=kernel, fc=fc, dropout=dropout, regularized=regularized)
         self.n_rows, self.pool = n_rows, pool
         self.default_weight_decay = 1e-2 if regularized else 0.0
         p = dropout if regularized else 0.0
-        self.lstm = nn.LSTM(n_rows, hidden, num_layers=layers, batch_first=True, bidirectional=bidirectional,
-                            dropout=p if layers > 1 else 0.0)
+        self.lstm = nn.LSTM(n_rows, hidden, num_layers=layers, batch_first=True,
+                            bidirectional=bidirectional, dropout=p if layers > 1 else 0.0)
         width = hidden * (2 if bidirectional else 1)
-        self.conv = nn.Sequential(nn.Conv1d(width, conv_channels, kernel, padding=kernel // 2, bias=False),
-                                  nn.BatchNorm1d(conv_channels), nn.ReLU())
+        conv = nn.Conv1d(width, conv_channels, kernel, padding=kernel // 2, bias=False)
+        self.conv = nn.Sequential(conv, nn.BatchNorm1d(conv_channels), nn.ReLU())
         self.fc1 = nn.Sequential(nn.Dropout(p), nn.Linear(conv_channels, fc), nn.ReLU())
         self.fc2 = nn.Sequential(nn.Dropout(p), nn.Linear(fc, n_classes))
 
-    def steps(self, x:torch.Tensor) -> torch.Tensor:
-        "The LSTM's input: `(batch, steps, n_rows)`, frames averaged in groups of `pool`."
-        x = check_batch(x, self.n_rows, 'LSTMCNN')
-        if self.pool > 1: x = F.avg_pool1d(x, self.pool, ceil_mode=True)
-        return x.transpose(1, 2)
+# %% ../nbs/07_lstm.ipynb #38d345d4
+@patch
+def steps(self:LSTMCNN, x:torch.Tensor) -> torch.Tensor:
+    "The LSTM's input: `(batch, steps, n_rows)`, frames averaged in groups of `pool`."
+    x = check_batch(x, self.n_rows, 'LSTMCNN')
+    if self.pool > 1: x = F.avg_pool1d(x, self.pool, ceil_mode=True)
+    return x.transpose(1, 2)
 
-    def embed(self, x:torch.Tensor) -> torch.Tensor:
-        "The penultimate features `(batch, fc)`: output of the first fully connected layer."
-        h, _ = self.lstm(self.steps(x))            # (batch, steps, width)
-        c = self.conv(h.transpose(1, 2))           # (batch, conv_channels, steps)
-        return self.fc1(c.amax(dim=2))             # max over time
+# %% ../nbs/07_lstm.ipynb #4057aa70
+@patch
+def embed(self:LSTMCNN, x:torch.Tensor) -> torch.Tensor:
+    "The penultimate features `(batch, fc)`: output of the first fully connected layer."
+    h, _ = self.lstm(self.steps(x))            # (batch, steps, width)
+    c = self.conv(h.transpose(1, 2))           # (batch, conv_channels, steps)
+    return self.fc1(c.amax(dim=2))             # max over time
 
-    def logits(self, e:torch.Tensor) -> torch.Tensor:
-        "Class logits from the embedding `embed` gives (so a caller who needs both runs the network once)."
-        return self.fc2(e)
+# %% ../nbs/07_lstm.ipynb #3392a53c
+@patch
+def logits(self:LSTMCNN, e:torch.Tensor) -> torch.Tensor:
+    "Class logits from the embedding `embed` gives (a caller who needs both runs the network once)."
+    return self.fc2(e)
 
-    def forward(self, x:torch.Tensor) -> torch.Tensor:
-        "Class logits `(batch, n_classes)`."
-        return self.logits(self.embed(x))
+# %% ../nbs/07_lstm.ipynb #97e1e8c7
+@patch
+def forward(self:LSTMCNN, x:torch.Tensor) -> torch.Tensor:
+    "Class logits `(batch, n_classes)`."
+    return self.logits(self.embed(x))

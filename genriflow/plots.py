@@ -9,40 +9,97 @@ from __future__ import annotations
 import os, tempfile
 from pathlib import Path
 import matplotlib.figure
+import numpy as np
+import pandas as pd
 
 # %% auto #0
-__all__ = ['figures_dir', 'SavedFigure', 'save_figure']
+__all__ = ['figures_dir', 'SavedFigure', 'save_figure', 'plot_history', 'plot_confusion']
 
 # %% ../nbs/18_plots.ipynb #8e98d646
 def figures_dir() -> Path:
-    "The project's `figures/` folder (override with `GENRIFLOW_FIGURES`); a temporary one in `nbdev-test`'s quick mode."
+    "The project's `figures/` folder (or `GENRIFLOW_FIGURES`); a temporary one in quick test runs."
     if 'GENRIFLOW_FIGURES' in os.environ: return Path(os.environ['GENRIFLOW_FIGURES'])
-    # committed figures come from full runs (GENRIFLOW_FULL=1); a quick test run must not overwrite them with its small data
-    if os.environ.get('IN_TEST') and os.environ.get('GENRIFLOW_FULL') != '1': return Path(tempfile.gettempdir()) / 'genriflow-test-figures'
+    # committed figures come from full runs (GENRIFLOW_FULL=1): a quick test run must not overwrite
+    # them with its small data
+    if os.environ.get('IN_TEST') and os.environ.get('GENRIFLOW_FULL') != '1':
+        return Path(tempfile.gettempdir()) / 'genriflow-test-figures'
     here = Path.cwd()
     return here.parent / 'figures' if here.name == 'nbs' else here / 'figures'
 
+# %% ../nbs/18_plots.ipynb #f554e69e
 class SavedFigure(type(Path())):
     "The path of a saved figure; shows nothing in a notebook, where the figure itself is shown."
     def _ipython_display_(self): pass
 
+# %% ../nbs/18_plots.ipynb #11c4e49d
 def _in_ipython() -> bool:
     try: from IPython import get_ipython
     except ImportError: return False
     return get_ipython() is not None
 
-def save_figure(fig:matplotlib.figure.Figure, name:str, folder:str|Path|None=None, # default: `figures_dir()`
-                show:bool|None=None, # display the figure; default: when running in IPython and saving to `figures/`
+# %% ../nbs/18_plots.ipynb #57b4c612
+def save_figure(fig:matplotlib.figure.Figure, name:str,
+                folder:str|Path|None=None, # default: `figures_dir()`
+                show:bool|None=None, # display it; default: in IPython, when saving to `figures/`
                ) -> SavedFigure:
-    "Save `fig` as `name`.png (no timestamps, so unchanged figures do not churn in git), show it in a notebook, return the path."
+    "Save `fig` as `name`.png without timestamps (no churn in git), show it in a notebook."
     if show is None: show = folder is None and _in_ipython()
     folder = Path(folder) if folder else figures_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = SavedFigure(folder / f'{name}.png')
     fig.tight_layout()
     fig.savefig(path, dpi=110, metadata={'Software': None})
-    if show:  # with the Agg backend a figure is only an output if displayed; close it so it is not shown twice
+    # with the Agg backend a figure is only an output if displayed; close it so it is not shown
+    # twice
+    if show:
         from IPython.display import display
         import matplotlib.pyplot as plt
         display(fig); plt.close(fig)
     return path
+
+# %% ../nbs/18_plots.ipynb #21720ecf
+_AXIS_LABELS = dict(mse='reconstruction MSE')
+
+def plot_history(history:pd.DataFrame, # per epoch: `epoch`, `train_<m>`, `valid_<m>` per measure
+                 title:str='training', # the figure's title
+                ) -> matplotlib.figure.Figure:
+    "Training and validation curves per measure, with the best epoch and any baseline marked."
+    import matplotlib.pyplot as plt
+    measures = [c.removeprefix('train_') for c in history.columns if c.startswith('train_')]
+    fig, axes = plt.subplots(1, len(measures), figsize=(4.5 * len(measures), 3.2), squeeze=False)
+    for ax, m in zip(axes[0], measures):
+        for split in ('train', 'valid'):
+            col = history.get(f'{split}_{m}')
+            if col is not None and col.notna().any():
+                ax.plot(history['epoch'], col, marker='.', label=split)
+        if history.attrs.get('best_epoch'):
+            ax.axvline(history.attrs['best_epoch'], color='grey', ls=':', label='best epoch')
+        if f'baseline_{m}' in history.attrs:
+            ax.axhline(history.attrs[f'baseline_{m}'], color='grey', ls='--', lw=1,
+                       label="predict each row's mean")
+        ax.set_xlabel('epoch'); ax.set_ylabel(_AXIS_LABELS.get(m, m))
+        ax.legend(); ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    return fig
+
+# %% ../nbs/18_plots.ipynb #37e937e0
+def plot_confusion(metrics:dict, # `evaluate`'s metrics: confusion matrices, class names, accuracies
+                   level:str='track', # 'track' or 'window'
+                   title:str|None=None, # default: the level and its accuracy
+                  ) -> matplotlib.figure.Figure:
+    "The confusion matrix of `evaluate`'s metrics, counts in each cell."
+    import matplotlib.pyplot as plt
+    cm = np.array(metrics['confusion' if level == 'track' else 'window_confusion'])
+    names = metrics['class_names']
+    fig, ax = plt.subplots(figsize=(1.2 + 0.55 * len(names), 1.0 + 0.5 * len(names)))
+    ax.imshow(cm, cmap='Blues')
+    for i in range(len(names)):
+        for j in range(len(names)):
+            colour = 'white' if cm[i, j] > cm.max() / 2 else 'black'
+            ax.text(j, i, cm[i, j], ha='center', va='center', color=colour, fontsize=8)
+    ax.set_xticks(range(len(names)), names, rotation=45, ha='right')
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel('predicted'); ax.set_ylabel('true')
+    acc = metrics['track_accuracy' if level == 'track' else 'window_accuracy']
+    ax.set_title(title or f'{level}s: accuracy {acc:.2f}')
+    return fig

@@ -1,4 +1,5 @@
-"""Eight procedural "genres" rendered with numpy and written in GTZAN's layout, so every notebook and command runs with no download.
+"""Eight procedural "genres" rendered with numpy and written in GTZAN's layout, so every notebook and command
+runs with no download.
 
 Docs: https://genriflow.github.io/genriflow/synth.html.md"""
 
@@ -7,41 +8,56 @@ Docs: https://genriflow.github.io/genriflow/synth.html.md"""
 # %% ../nbs/17_synth.ipynb #8dae8932
 from __future__ import annotations
 import contextlib, os
-from .files import atomic_writer, process_pool, resolve_workers
 from pathlib import Path
 import numpy as np
 import soundfile as sf
+from fastcore.basics import patch
+from tqdm.auto import tqdm
+from .files import atomic_writer, process_pool, resolve_workers
+from .datasets import MARKER
 
 # %% auto #0
-__all__ = ['STYLES', 'DEMO_GENRES', 'MARKER', 'render_clip', 'make_demo_dataset', 'is_synthetic_demo']
+__all__ = ['STYLES', 'DEMO_GENRES', 'render_clip', 'make_demo_dataset']
 
 # %% ../nbs/17_synth.ipynb #ea51d3d2
-def _note(freq:float, dur:float, sr:int, harmonics:np.ndarray, attack:float=0.01, decay:float=3.0, vibrato:float=0.0) -> np.ndarray:
+def _note(freq:float, dur:float, sr:int,
+          harmonics:np.ndarray, # weight of each harmonic, the fundamental first
+          attack:float=0.01, decay:float=3.0, # seconds to full level; exponential decay rate (1/s)
+          vibrato:float=0.0) -> np.ndarray:
     "One note: harmonics weighted by `harmonics`, attack then exponential decay, short release."
     n = max(int(dur * sr), 16); t = np.arange(n) / sr
-    phase = 2 * np.pi * freq * (t + (vibrato / (2 * np.pi * 5.5)) * np.sin(2 * np.pi * 5.5 * t) if vibrato else t)
+    wobble = (vibrato / (2 * np.pi * 5.5)) * np.sin(2 * np.pi * 5.5 * t)
+    phase = 2 * np.pi * freq * (t + wobble if vibrato else t)
     k = np.arange(1, len(harmonics) + 1)[:, None]
     wave = harmonics @ np.sin(k * phase[None, :])
     env = np.minimum(t / max(attack, 1e-4), 1.0) * np.exp(-decay * t)
     env *= np.minimum((n - np.arange(n)) / (0.01 * sr), 1.0)
     return wave * env
 
+# %% ../nbs/17_synth.ipynb #826cfc07
 def _kick(sr, rng):
+    "A kick drum: a sine sweeping down from about 150 Hz to about 50 Hz."
     t = np.arange(int(0.35 * sr)) / sr
     f = rng.uniform(45, 60) + rng.uniform(60, 120) * np.exp(-t * 30)
     return np.sin(2 * np.pi * np.cumsum(f) / sr) * np.exp(-t * rng.uniform(8, 14))
 
+# %% ../nbs/17_synth.ipynb #2d2a1b68
 def _snare(sr, rng, brush=False):
+    "A snare (noise and a short tone), or a softer brush stroke."
     t = np.arange(int(0.25 * sr)) / sr
-    noise = rng.standard_normal(len(t)); noise = np.diff(noise, prepend=0)  # tilt the noise towards highs
+    noise = np.diff(rng.standard_normal(len(t)), prepend=0)  # noise tilted towards the highs
     body = 0.5 * np.sin(2 * np.pi * rng.uniform(160, 220) * t) * np.exp(-t * 25)
-    return (0.6 * noise * np.exp(-t * (12 if brush else 22)) + (0 if brush else body)) * (0.4 if brush else 1)
+    hit = 0.6 * noise * np.exp(-t * (12 if brush else 22)) + (0 if brush else body)
+    return hit * (0.4 if brush else 1)
 
+# %% ../nbs/17_synth.ipynb #6409048b
 def _hat(sr, rng, open_=False):
+    "A closed (short) or open (ringing) hi-hat: high-passed noise."
     t = np.arange(int((0.3 if open_ else 0.06) * sr)) / sr
     noise = np.diff(np.diff(rng.standard_normal(len(t) + 2)))
     return 0.25 * noise * np.exp(-t * (10 if open_ else 60))
 
+# %% ../nbs/17_synth.ipynb #012406d7
 def _place(buf:np.ndarray, sound:np.ndarray, at:float, sr:int, gain:float=1.0):
     "Add `sound` into `buf` starting at `at` seconds, clipped to the buffer."
     i = int(at * sr)
@@ -60,116 +76,203 @@ def _note_memo():
     return note
 
 # %% ../nbs/17_synth.ipynb #24b0a276
-_MAJ, _MIN, _DOM7, _MIN7, _MAJ7, _POWER = (0, 4, 7), (0, 3, 7), (0, 4, 7, 10), (0, 3, 7, 10), (0, 4, 7, 11), (0, 7, 12)
-def _steps(*on): return np.isin(np.arange(16), on).astype(float)
+_MAJ, _MIN, _DOM7, _MIN7, _MAJ7 = (0, 4, 7), (0, 3, 7), (0, 4, 7, 10), (0, 3, 7, 10), (0, 4, 7, 11)
+_POWER = (0, 7, 12)
+_EIGHTHS = (0, 2, 4, 6, 8, 10, 12, 14)  # every other 16th
 
-STYLES = {
-    'blues':     dict(tempo=(70, 110), swing=0.33, prog=[(0, _DOM7)] * 4 + [(5, _DOM7)] * 2 + [(0, _DOM7)] * 2 + [(7, _DOM7), (5, _DOM7), (0, _DOM7), (7, _DOM7)],
-                      kick=_steps(0, 8), snare=_steps(4, 12), hat=_steps(0, 2, 4, 6, 8, 10, 12, 14), bass=_steps(0, 2, 4, 6, 8, 10, 12, 14),
-                      chord_rhythm=_steps(0, 4, 8, 12), timbre='pluck', lead_scale=(0, 3, 5, 6, 7, 10), drive=1.5),
-    'classical': dict(tempo=(55, 90), swing=0.0, prog=[(0, _MAJ), (9, _MIN), (5, _MAJ), (7, _MAJ), (2, _MIN), (7, _DOM7), (0, _MAJ), (0, _MAJ)],
-                      kick=None, snare=None, hat=None, bass=_steps(0, 8), chord_rhythm=_steps(0), timbre='strings', lead_scale=(0, 2, 4, 5, 7, 9, 11), drive=1.0),
-    'disco':     dict(tempo=(110, 130), swing=0.0, prog=[(0, _MIN7), (5, _MIN7), (10, _MAJ), (3, _MAJ7)],
-                      kick=_steps(0, 4, 8, 12), snare=_steps(4, 12), hat=_steps(2, 6, 10, 14), open_hat=True, bass=_steps(0, 2, 4, 6, 8, 10, 12, 14), octave_bass=True,
-                      chord_rhythm=_steps(2, 6, 10, 14), timbre='bright', lead_scale=(0, 2, 3, 5, 7, 10), drive=1.0),
-    'hiphop':    dict(tempo=(80, 96), swing=0.2, prog=[(0, _MIN7), (8, _MAJ7), (3, _MAJ7), (10, _MIN7)],
-                      kick=_steps(0, 7, 10), snare=_steps(4, 12), hat=_steps(0, 2, 4, 6, 8, 10, 12, 14), bass=_steps(0, 7, 10), long_bass=True,
-                      chord_rhythm=_steps(0, 8), timbre='keys', lead_scale=None, drive=1.0),
-    'jazz':      dict(tempo=(120, 190), swing=0.33, prog=[(2, _MIN7), (7, _DOM7), (0, _MAJ7), (0, _MAJ7), (9, _MIN7), (2, _MIN7), (7, _DOM7), (0, _MAJ7)],
-                      kick=None, snare=_steps(4, 12), brush=True, hat=_steps(0, 4, 6, 8, 12, 14), ride=True, bass=_steps(0, 4, 8, 12), walking=True,
-                      chord_rhythm=_steps(3, 10), timbre='keys', lead_scale=(0, 2, 3, 5, 7, 9, 10), drive=1.0),
-    'metal':     dict(tempo=(140, 200), swing=0.0, prog=[(0, _POWER), (0, _POWER), (3, _POWER), (5, _POWER), (0, _POWER), (10, _POWER), (8, _POWER), (7, _POWER)],
-                      kick=_steps(0, 2, 4, 6, 8, 10, 12, 14), snare=_steps(4, 12), hat=_steps(0, 4, 8, 12), bass=_steps(0, 2, 4, 6, 8, 10, 12, 14),
-                      chord_rhythm=_steps(0, 2, 4, 6, 8, 10, 12, 14), timbre='saw', lead_scale=(0, 2, 3, 5, 7, 8, 10), drive=12.0),
-    'reggae':    dict(tempo=(66, 90), swing=0.1, prog=[(0, _MAJ), (5, _MAJ), (0, _MAJ), (7, _MAJ)],
-                      kick=_steps(8), snare=_steps(8), hat=_steps(2, 6, 10, 14), bass=_steps(0, 3, 6, 8, 11), chord_rhythm=_steps(4, 12),
-                      timbre='skank', lead_scale=(0, 2, 4, 7, 9), drive=1.0),
-    'rock':      dict(tempo=(100, 140), swing=0.0, prog=[(0, _MAJ), (7, _MAJ), (9, _MIN), (5, _MAJ)],
-                      kick=_steps(0, 6, 8), snare=_steps(4, 12), hat=_steps(0, 2, 4, 6, 8, 10, 12, 14), bass=_steps(0, 2, 4, 6, 8, 10, 12, 14),
-                      chord_rhythm=_steps(0, 2, 4, 6, 8, 10, 12, 14), timbre='saw', lead_scale=(0, 2, 4, 7, 9), drive=4.0),
-}
+def _steps(*on):
+    "A 16-step pattern: 1.0 on the steps `on`, else 0.0."
+    return np.isin(np.arange(16), on).astype(float)
+
+# %% ../nbs/17_synth.ipynb #a15ec955
+STYLES = {}  # genre -> its choices; their order fixes DEMO_GENRES, and so every clip's random draws
+STYLES['blues'] = dict(
+    tempo=(70, 110), swing=0.33,
+    prog=[(0, _DOM7)] * 4 + [(5, _DOM7)] * 2 + [(0, _DOM7)] * 2
+         + [(7, _DOM7), (5, _DOM7), (0, _DOM7), (7, _DOM7)],
+    kick=_steps(0, 8), snare=_steps(4, 12), hat=_steps(*_EIGHTHS), bass=_steps(*_EIGHTHS),
+    chord_rhythm=_steps(0, 4, 8, 12), timbre='pluck', lead_scale=(0, 3, 5, 6, 7, 10), drive=1.5)
+STYLES['classical'] = dict(
+    tempo=(55, 90), swing=0.0,
+    prog=[(0, _MAJ), (9, _MIN), (5, _MAJ), (7, _MAJ), (2, _MIN), (7, _DOM7), (0, _MAJ), (0, _MAJ)],
+    kick=None, snare=None, hat=None, bass=_steps(0, 8), chord_rhythm=_steps(0), timbre='strings',
+    lead_scale=(0, 2, 4, 5, 7, 9, 11), drive=1.0)
+STYLES['disco'] = dict(
+    tempo=(110, 130), swing=0.0, prog=[(0, _MIN7), (5, _MIN7), (10, _MAJ), (3, _MAJ7)],
+    kick=_steps(0, 4, 8, 12), snare=_steps(4, 12), hat=_steps(2, 6, 10, 14), open_hat=True,
+    bass=_steps(*_EIGHTHS), octave_bass=True,
+    chord_rhythm=_steps(2, 6, 10, 14), timbre='bright', lead_scale=(0, 2, 3, 5, 7, 10), drive=1.0)
+
+# %% ../nbs/17_synth.ipynb #c0951c20
+STYLES['hiphop'] = dict(
+    tempo=(80, 96), swing=0.2, prog=[(0, _MIN7), (8, _MAJ7), (3, _MAJ7), (10, _MIN7)],
+    kick=_steps(0, 7, 10), snare=_steps(4, 12), hat=_steps(*_EIGHTHS), bass=_steps(0, 7, 10),
+    long_bass=True, chord_rhythm=_steps(0, 8), timbre='keys', lead_scale=None, drive=1.0)
+STYLES['jazz'] = dict(
+    tempo=(120, 190), swing=0.33,
+    prog=[(2, _MIN7), (7, _DOM7), (0, _MAJ7), (0, _MAJ7), (9, _MIN7), (2, _MIN7), (7, _DOM7),
+          (0, _MAJ7)],
+    kick=None, snare=_steps(4, 12), brush=True, hat=_steps(0, 4, 6, 8, 12, 14), ride=True,
+    bass=_steps(0, 4, 8, 12), walking=True,
+    chord_rhythm=_steps(3, 10), timbre='keys', lead_scale=(0, 2, 3, 5, 7, 9, 10), drive=1.0)
+STYLES['metal'] = dict(
+    tempo=(140, 200), swing=0.0,
+    prog=[(0, _POWER), (0, _POWER), (3, _POWER), (5, _POWER), (0, _POWER), (10, _POWER),
+          (8, _POWER), (7, _POWER)],
+    kick=_steps(*_EIGHTHS), snare=_steps(4, 12), hat=_steps(0, 4, 8, 12), bass=_steps(*_EIGHTHS),
+    chord_rhythm=_steps(*_EIGHTHS), timbre='saw', lead_scale=(0, 2, 3, 5, 7, 8, 10), drive=12.0)
+
+# %% ../nbs/17_synth.ipynb #a559b670
+STYLES['reggae'] = dict(
+    tempo=(66, 90), swing=0.1, prog=[(0, _MAJ), (5, _MAJ), (0, _MAJ), (7, _MAJ)],
+    kick=_steps(8), snare=_steps(8), hat=_steps(2, 6, 10, 14), bass=_steps(0, 3, 6, 8, 11),
+    chord_rhythm=_steps(4, 12), timbre='skank', lead_scale=(0, 2, 4, 7, 9), drive=1.0)
+STYLES['rock'] = dict(
+    tempo=(100, 140), swing=0.0, prog=[(0, _MAJ), (7, _MAJ), (9, _MIN), (5, _MAJ)],
+    kick=_steps(0, 6, 8), snare=_steps(4, 12), hat=_steps(*_EIGHTHS), bass=_steps(*_EIGHTHS),
+    chord_rhythm=_steps(*_EIGHTHS), timbre='saw', lead_scale=(0, 2, 4, 7, 9), drive=4.0)
 DEMO_GENRES = tuple(STYLES)
 
-_TIMBRES = {  # harmonic weights (then jittered per clip), attack (s), decay (1/s), note length in steps
-    'pluck': (np.array([1, .5, .35, .2, .12, .08]), 0.005, 5.0, 2), 'strings': (np.array([1, .6, .4, .3, .2, .15, .1]), 0.25, 0.3, 16),
-    'bright': (np.array([1, .7, .5, .4, .3, .2]), 0.005, 9.0, 1), 'keys': (np.array([1, .3, .1, .05]), 0.005, 2.5, 4),
-    'saw': (1 / np.arange(1, 9), 0.005, 1.0, 2), 'skank': (np.array([1, .6, .4, .3]), 0.002, 25.0, 1)}
+# %% ../nbs/17_synth.ipynb #dfde4548
+# harmonic weights (then jittered per clip), attack (s), decay (1/s), note length in 16ths
+_TIMBRES = {
+    'pluck': (np.array([1, .5, .35, .2, .12, .08]), 0.005, 5.0, 2),
+    'strings': (np.array([1, .6, .4, .3, .2, .15, .1]), 0.25, 0.3, 16),
+    'bright': (np.array([1, .7, .5, .4, .3, .2]), 0.005, 9.0, 1),
+    'keys': (np.array([1, .3, .1, .05]), 0.005, 2.5, 4),
+    'saw': (1 / np.arange(1, 9), 0.005, 1.0, 2),
+    'skank': (np.array([1, .6, .4, .3]), 0.002, 25.0, 1)}
+
+# %% ../nbs/17_synth.ipynb #6f6a6e55
+class _Clip:
+    "One clip being rendered: its style, random draws and four parts (drums, bass, chords, lead)."
+    def __init__(self, genre:str, seconds:float, sr:int, seed:int):
+        st = self.st = STYLES[genre]
+        rng = self.rng = np.random.default_rng([seed, DEMO_GENRES.index(genre)])
+        self.sr, self.n, self.note = sr, int(seconds * sr), _note_memo()
+        self.parts = {k: np.zeros(self.n) for k in ('drums', 'bass', 'chords', 'lead')}
+        self.step = 60 / rng.uniform(*st['tempo']) / 4  # seconds per 16th
+        self.key = 110 * 2 ** (rng.integers(0, 12) / 12) * 2 ** (rng.uniform(-0.3, 0.3) / 12)
+        harm, self.attack, self.decay, self.note_steps = _TIMBRES[st['timbre']]
+        self.harm = harm * rng.uniform(0.6, 1.4, len(harm)); self.harm /= self.harm.sum()
+        self.hits = dict(kick=_kick(sr, rng), snare=_snare(sr, rng, st.get('brush', False)),
+                         hat=_hat(sr, rng, False), open=_hat(sr, rng, True))
+        self.melody_pos = rng.integers(0, 7)
+
+# %% ../nbs/17_synth.ipynb #462b9e7a
+@patch
+def drums(self:_Clip, s:int, t:float):
+    "Kick, snare and hi-hat of step `s` (of 16), at `t` seconds."
+    st, rng, drums = self.st, self.rng, self.parts['drums']
+    for part in ('kick', 'snare'):
+        if st[part] is not None and st[part][s]:
+            _place(drums, self.hits[part], t + rng.normal(0, 0.004), self.sr, rng.uniform(0.7, 1.0))
+    if st['hat'] is not None and st['hat'][s]:
+        hat = self.hits['open' if st.get('open_hat') and s % 4 == 2 else 'hat']
+        _place(drums, hat, t, self.sr, rng.uniform(0.4, 0.9) * (1.5 if st.get('ride') else 1))
+
+# %% ../nbs/17_synth.ipynb #aaa893cf
+@patch
+def bass(self:_Clip, s:int, t:float, base:float):
+    "The bass note of step `s`, if the style plays one; `base` is the chord's root (Hz)."
+    st = self.st
+    if not st['bass'][s]: return
+    f = base / 2 * (2 if st.get('octave_bass') and s % 4 == 2 else 1)
+    if st.get('walking'): f *= 2 ** (self.rng.choice([0, 2, 4, 5, 7, 9, -1]) / 12)
+    long = st.get('long_bass')
+    tone = self.note(f, self.step * (6 if long else 2), self.sr, np.array([1, .4, .15]), 0.005,
+                     2.0 if long else 6.0)
+    _place(self.parts['bass'], tone, t, self.sr)
+
+# %% ../nbs/17_synth.ipynb #af98fb53
+@patch
+def chord(self:_Clip, s:int, t:float, base:float, quality:tuple):
+    "The chord of step `s`, if the style strikes one: the intervals `quality` over `base`."
+    if not self.st['chord_rhythm'][s]: return
+    vibrato = 0.004 if self.st['timbre'] == 'strings' else 0
+    for iv in quality:
+        tone = self.note(base * 2 ** (iv / 12), self.step * self.note_steps, self.sr, self.harm,
+                         self.attack, self.decay, vibrato=vibrato)
+        _place(self.parts['chords'], tone, t, self.sr, 1 / len(quality))
+
+# %% ../nbs/17_synth.ipynb #861ee339
+@patch
+def lead(self:_Clip, s:int, t:float, base:float):
+    "Maybe a lead note on the beat: a random walk on the style's scale."
+    scale = self.st['lead_scale']
+    if scale is None or s % 4 != 0 or self.rng.random() >= 0.6: return
+    move = self.rng.integers(-2, 3)
+    self.melody_pos = int(np.clip(self.melody_pos + move, 0, 2 * len(scale) - 1))
+    octave, degree = divmod(self.melody_pos, len(scale))
+    f = base * 2 * 2 ** (octave + scale[degree] / 12)
+    tone = self.note(f, self.step * 4, self.sr, self.harm, max(self.attack, 0.01), self.decay / 2,
+                     vibrato=0.01)
+    _place(self.parts['lead'], tone, t, self.sr)
+
+# %% ../nbs/17_synth.ipynb #eddc35aa
+@patch
+def mix(self:_Clip) -> np.ndarray:
+    "The four parts, distorted as the style says, mixed at random levels with noise, peak 0.9."
+    drums, bass, chords, lead = self.parts.values()
+    drive, rng = self.st['drive'], self.rng
+    chords = np.tanh(drive * chords) / np.tanh(drive) if drive > 1 else chords
+    mix = [rng.uniform(0.5, 1.0) * p / (np.abs(p).max() + 1e-9)
+           for p in (drums, bass, chords, lead)]
+    y = sum(mix) + rng.uniform(0.002, 0.03) * rng.standard_normal(self.n)
+    return (0.9 * y / np.abs(y).max()).astype(np.float32)
 
 # %% ../nbs/17_synth.ipynb #adfa5792
 def render_clip(genre:str, # one of `DEMO_GENRES`
                 seconds:float=30.0, sr:int=22050,
                 seed:int=0, # clips with the same genre and seed are identical
                ) -> np.ndarray: # float32 mono in [-1, 1]
-    "Render one procedural clip of `genre`: drums, bass, chords and lead with a random key, tempo, mix and timbre."
-    if genre not in STYLES: raise ValueError(f'unknown demo genre {genre!r}; choose from {", ".join(DEMO_GENRES)}')
-    st, rng, note = STYLES[genre], np.random.default_rng([seed, DEMO_GENRES.index(genre)]), _note_memo()
-    n = int(seconds * sr); drums, bass, chords, lead = (np.zeros(n) for _ in range(4))
-    step = 60 / rng.uniform(*st['tempo']) / 4
-    key = 110 * 2 ** (rng.integers(0, 12) / 12) * 2 ** (rng.uniform(-0.3, 0.3) / 12)
-    harm, attack, decay, note_steps = _TIMBRES[st['timbre']]
-    harm = harm * rng.uniform(0.6, 1.4, len(harm)); harm /= harm.sum()
-    hits = dict(kick=_kick(sr, rng), snare=_snare(sr, rng, st.get('brush', False)), hat=_hat(sr, rng, False), open=_hat(sr, rng, True))
-    def when(i):  # swing delays every second 16th
-        return i * step + (st['swing'] * step if i % 2 else 0)
-    n_steps, bar_steps = int(seconds / step) + 1, 16
-    melody_pos = rng.integers(0, 7)
-    for i in range(n_steps):
-        s, t = i % 16, when(i)
-        root, quality = st['prog'][(i // bar_steps) % len(st['prog'])]
-        base = key * 2 ** (root / 12)
-        for part in ('kick', 'snare'):
-            if st[part] is not None and st[part][s]: _place(drums, hits[part], t + rng.normal(0, 0.004), sr, rng.uniform(0.7, 1.0))
-        if st['hat'] is not None and st['hat'][s]:
-            _place(drums, hits['open' if st.get('open_hat') and s % 4 == 2 else 'hat'], t, sr, rng.uniform(0.4, 0.9) * (1.5 if st.get('ride') else 1))
-        if st['bass'][s]:
-            f = base / 2 * (2 if st.get('octave_bass') and s % 4 == 2 else 1)
-            if st.get('walking'): f *= 2 ** (rng.choice([0, 2, 4, 5, 7, 9, -1]) / 12)
-            _place(bass, note(f, step * (6 if st.get('long_bass') else 2), sr, np.array([1, .4, .15]), 0.005, 2.0 if st.get('long_bass') else 6.0), t, sr)
-        if st['chord_rhythm'][s]:
-            for iv in quality:
-                _place(chords, note(base * 2 ** (iv / 12), step * note_steps, sr, harm, attack, decay, vibrato=0.004 if st['timbre'] == 'strings' else 0), t, sr, 1 / len(quality))
-        if st['lead_scale'] is not None and s % 4 == 0 and rng.random() < 0.6:
-            melody_pos = int(np.clip(melody_pos + rng.integers(-2, 3), 0, 2 * len(st['lead_scale']) - 1))
-            octave, degree = divmod(melody_pos, len(st['lead_scale']))
-            f = base * 2 * 2 ** (octave + st['lead_scale'][degree] / 12)
-            _place(lead, note(f, step * 4, sr, harm, max(attack, 0.01), decay / 2, vibrato=0.01), t, sr)
-    chords = np.tanh(st['drive'] * chords) / np.tanh(st['drive']) if st['drive'] > 1 else chords
-    mix = [rng.uniform(0.5, 1.0) * p / (np.abs(p).max() + 1e-9) for p in (drums, bass, chords, lead)]
-    y = sum(mix) + rng.uniform(0.002, 0.03) * rng.standard_normal(n)
-    return (0.9 * y / np.abs(y).max()).astype(np.float32)
+    "One procedural clip of `genre`: drums, bass, chords, lead in a random key, tempo, mix, timbre."
+    if genre not in STYLES:
+        raise ValueError(f'unknown demo genre {genre!r}; choose from {", ".join(DEMO_GENRES)}')
+    clip = _Clip(genre, seconds, sr, seed); st, step = clip.st, clip.step
+    for i in range(int(seconds / step) + 1):
+        s, t = i % 16, i * step + (st['swing'] * step if i % 2 else 0)  # swing: every 2nd 16th late
+        root, quality = st['prog'][(i // 16) % len(st['prog'])]
+        base = clip.key * 2 ** (root / 12)
+        clip.drums(s, t); clip.bass(s, t, base)
+        clip.chord(s, t, base, quality); clip.lead(s, t, base)
+    return clip.mix()
 
 # %% ../nbs/17_synth.ipynb #e8e5043f
-MARKER = 'SYNTHETIC_DEMO.txt'
-
 def _write_clip(job:tuple):
     "Render one clip `(path, genre, seconds, sr, seed)` and write it atomically."
     path, genre, seconds, sr, seed = job
-    with atomic_writer(path) as f: sf.write(f, render_clip(genre, seconds, sr, seed), sr, subtype='PCM_16', format='WAV')
+    y = render_clip(genre, seconds, sr, seed)
+    with atomic_writer(path) as f: sf.write(f, y, sr, subtype='PCM_16', format='WAV')
 
-def make_demo_dataset(root:str|Path, # folder to write into (created)
-                      n_per_genre:int=10, seconds:float=30.0, sr:int=22050,
-                      seed:int=0, # the whole dataset is a function of this seed
-                      genres:list|None=None, # subset of `DEMO_GENRES`; default all
-                      workers:int|None=None, # processes rendering in parallel; None: every usable CPU
-                      progress:bool=False) -> Path:
-    "Render a synthetic demo dataset in GTZAN's Kaggle layout under `root`; skip clips already there."
-    from tqdm.auto import tqdm
-    root = Path(root); genres = tuple(genres or DEMO_GENRES)
-    (root / 'genres_original').mkdir(parents=True, exist_ok=True)
-    (root / MARKER).write_text('genriflow synthetic demo: procedural audio, not a real dataset. '
-                               f'genres={",".join(genres)} n_per_genre={n_per_genre} seconds={seconds} sr={sr} seed={seed}\n')
+# %% ../nbs/17_synth.ipynb #b32fafe3
+def _demo_jobs(root:Path, genres:tuple, n_per_genre:int, seconds:float, sr:int, seed:int) -> list:
+    "The clips still to write under `root`, as `_write_clip` jobs; makes the genre folders."
     jobs = []
     for g in genres:
         (root / 'genres_original' / g).mkdir(exist_ok=True)
         for i in range(n_per_genre):
             path = root / 'genres_original' / g / f'{g}.{i:05d}.wav'
             if not path.exists(): jobs.append((str(path), g, seconds, sr, seed * 100_003 + i))
+    return jobs
+
+# %% ../nbs/17_synth.ipynb #2bb8a5fc
+def make_demo_dataset(root:str|Path, # folder to write into (created)
+                      n_per_genre:int=10, seconds:float=30.0, sr:int=22050,
+                      seed:int=0, # the whole dataset is a function of this seed
+                      genres:list|None=None, # subset of `DEMO_GENRES`; default all
+                      workers:int|None=None, # processes rendering; None: every usable CPU
+                      progress:bool=False) -> Path:
+    "Render a synthetic demo dataset in GTZAN's Kaggle layout; clips already there are kept."
+    root = Path(root); genres = tuple(genres or DEMO_GENRES)
+    (root / 'genres_original').mkdir(parents=True, exist_ok=True)
+    (root / MARKER).write_text('genriflow synthetic demo: procedural audio, not a real dataset. '
+                               f'genres={",".join(genres)} n_per_genre={n_per_genre} '
+                               f'seconds={seconds} sr={sr} seed={seed}\n')
+    jobs = _demo_jobs(root, genres, n_per_genre, seconds, sr, seed)
     n = min(resolve_workers(workers), max(len(jobs), 1))
     with (process_pool(n) if n > 1 else contextlib.nullcontext()) as pool:
         done = pool.map(_write_clip, jobs, chunksize=2) if n > 1 else map(_write_clip, jobs)
-        for _ in tqdm(done, total=len(jobs), desc='rendering demo clips', unit='clip', disable=not progress): pass
+        for _ in tqdm(done, total=len(jobs), desc='rendering demo clips', unit='clip',
+                      disable=not progress): pass
     return root
-
-def is_synthetic_demo(root:str|Path) -> bool:
-    "True when `root` was written by `make_demo_dataset`."
-    return (Path(root) / MARKER).exists()

@@ -12,19 +12,26 @@ import numpy as np
 import pandas as pd
 from .features import FeatureConfig
 from .files import UserError
+from fastcore.basics import patch
+from tqdm.auto import tqdm
+from .datasets import load_manifest
+from .store import default_cache_dir, extract_features, load_feature_arrays, open_features
+from .windows import Standardizer, fit_standardizer, segment
 
 # %% auto #0
 __all__ = ['POOLED_QUANTILES', 'METHODS', 'cluster_scores', 'contingency', 'match_clusters', 'mapped_confusion',
            'flatten_features', 'pool_features', 'pca_gmm', 'pca_kmeans', 'cluster_features', 'plot_clusters',
-           'StreamPCA', 'cluster_store', 'track_embeddings', 'default_cache_dir', 'cluster_dataset']
+           'StreamPCA', 'cluster_store', 'track_embeddings', 'cluster_dataset']
 
 # %% ../nbs/05_unsupervised.ipynb #c698acc0
 def _labeling(a, name:str) -> np.ndarray:
     "A 1-d array of labels, or a one-line error naming the argument."
     a = np.asarray(a)
-    if a.ndim != 1: raise ValueError(f'{name}: expected one label per track (1-d), got shape {a.shape}')
+    if a.ndim != 1:
+        raise ValueError(f'{name}: expected one label per track (1-d), got shape {a.shape}')
     return a
 
+# %% ../nbs/05_unsupervised.ipynb #94937a78
 def cluster_scores(labels_true:np.ndarray|list, # the true genre of each track
                    clusters:np.ndarray|list, # the cluster of each track (any ids)
                   ) -> dict: # `{'ARI': float, 'NMI': float}`
@@ -42,12 +49,14 @@ def contingency(labels_true:np.ndarray|list, clusters:np.ndarray|list) -> pd.Dat
     if len(t) != len(c): raise ValueError(f'{len(t)} labels but {len(c)} cluster assignments')
     return pd.crosstab(pd.Series(c, name='cluster'), pd.Series(t, name='genre'))
 
+# %% ../nbs/05_unsupervised.ipynb #03102c15
 def _py(v):
     "A numpy scalar as the plain Python value (so mappings print and compare simply)."
     return v.item() if isinstance(v, np.generic) else v
 
+# %% ../nbs/05_unsupervised.ipynb #41e9f7cf
 def match_clusters(labels_true:np.ndarray|list, clusters:np.ndarray|list) -> dict:
-    "The best one-to-one cluster -> genre mapping (Hungarian method); surplus clusters take their majority genre."
+    "The best one-to-one cluster -> genre mapping (Hungarian); extra clusters take their majority."
     from scipy.optimize import linear_sum_assignment
     C = contingency(labels_true, clusters)
     rows, cols = linear_sum_assignment(C.to_numpy(), maximize=True)
@@ -55,8 +64,10 @@ def match_clusters(labels_true:np.ndarray|list, clusters:np.ndarray|list) -> dic
     for cid, counts in C.iterrows(): mapping.setdefault(_py(cid), _py(counts.idxmax()))
     return mapping
 
-def mapped_confusion(labels_true:np.ndarray|list, clusters:np.ndarray|list, mapping:dict|None=None, # cluster -> genre; None: `match_clusters`
-                    ) -> pd.DataFrame: # true genre (rows) by the genre of the cluster (columns); `.attrs['accuracy']`
+# %% ../nbs/05_unsupervised.ipynb #d2b681c9
+def mapped_confusion(labels_true:np.ndarray|list, clusters:np.ndarray|list,
+                     mapping:dict|None=None, # cluster -> genre; None: `match_clusters`
+                    ) -> pd.DataFrame: # genre (rows) by the cluster's genre; `.attrs['accuracy']`
     "Confusion matrix of a clustering read as a classifier through its cluster -> genre mapping."
     t, c = _labeling(labels_true, 'labels_true'), _labeling(clusters, 'clusters')
     mapping = match_clusters(t, c) if mapping is None else mapping
@@ -71,19 +82,23 @@ def mapped_confusion(labels_true:np.ndarray|list, clusters:np.ndarray|list, mapp
 POOLED_QUANTILES = (0.1, 0.5, 0.9)
 
 def _check_batch(X) -> np.ndarray:
+    "`X` as a float32 `(N, n_rows, n_frames)` array, or a one-line error."
     X = np.asarray(X, dtype=np.float32)
-    if X.ndim != 3: raise ValueError(f'expected features (N, n_rows, n_frames), got shape {X.shape}')
+    if X.ndim != 3:
+        raise ValueError(f'expected features (N, n_rows, n_frames), got shape {X.shape}')
     return X
 
+# %% ../nbs/05_unsupervised.ipynb #5874d3f4
 def flatten_features(X:np.ndarray, # `(N, n_rows, n_frames)` features
                     ) -> np.ndarray: # `(N, n_rows * n_frames)`
     "Every (row, frame) value as a dimension: the seed's representation."
     X = _check_batch(X)
     return X.reshape(len(X), -1)
 
+# %% ../nbs/05_unsupervised.ipynb #e20f8fcd
 def pool_features(X:np.ndarray, # `(N, n_rows, n_frames)` features
                   quantiles:tuple=POOLED_QUANTILES, # quantiles of each row over time
-                 ) -> np.ndarray: # `(N, n_rows * (2 + len(quantiles)))`: all means, all stds, then each quantile
+                 ) -> np.ndarray: # `(N, n_rows * (2 + len(quantiles)))`: means, stds, each quantile
     "Summaries of each feature row over time: mean, standard deviation and quantiles."
     X = _check_batch(X)
     parts = [X.mean(axis=2), X.std(axis=2)] + list(np.quantile(X, quantiles, axis=2))
@@ -95,19 +110,23 @@ def _reduce(Z, k:int, n_components:int, seed:int, scale:bool):
     from sklearn.decomposition import PCA
     Z = np.asarray(Z, dtype=np.float32)
     if Z.ndim != 2: raise ValueError(f'expected one vector per track (N, d), got shape {Z.shape}')
-    if not 2 <= k <= len(Z): raise UserError(f'k={k} clusters for {len(Z)} tracks: need 2 <= k <= number of tracks')
+    if not 2 <= k <= len(Z):
+        raise UserError(f'k={k} clusters for {len(Z)} tracks: need 2 <= k <= number of tracks')
     if scale:
         sd = Z.std(0); Z = (Z - Z.mean(0)) / np.where(sd > 1e-6, sd, 1.0)
     n = max(2, min(n_components, len(Z) - 1, Z.shape[1]))
     pca = PCA(n_components=n, random_state=seed).fit(Z)
     return pca.transform(Z).astype(np.float64), pca.explained_variance_ratio_
 
+# %% ../nbs/05_unsupervised.ipynb #0228500b
 def _mixture(Y:np.ndarray, k:int, seed:int, covariance:str='diag', n_init:int=5) -> np.ndarray:
-    "The cluster of each row of `Y` under a Gaussian mixture with `k` components (the best of `n_init` fits)."
+    "The cluster of each row of `Y` under a `k`-component Gaussian mixture (best of `n_init` fits)."
     from sklearn.mixture import GaussianMixture
-    gmm = GaussianMixture(k, covariance_type=covariance, n_init=n_init, reg_covar=1e-4, random_state=seed).fit(Y)
-    return gmm.predict(Y)
+    gmm = GaussianMixture(k, covariance_type=covariance, n_init=n_init, reg_covar=1e-4,
+                          random_state=seed)
+    return gmm.fit(Y).predict(Y)
 
+# %% ../nbs/05_unsupervised.ipynb #71127894
 def pca_gmm(Z:np.ndarray, # one vector per track `(N, d)`
             k:int, # mixture components (clusters)
             n_components:int=16, # PCA dimensions (fewer if N or d is smaller)
@@ -120,6 +139,7 @@ def pca_gmm(Z:np.ndarray, # one vector per track `(N, d)`
     Y, explained = _reduce(Z, k, n_components, seed, scale)
     return dict(clusters=_mixture(Y, k, seed, covariance, n_init), pca=Y, explained=explained)
 
+# %% ../nbs/05_unsupervised.ipynb #e6ea73fb
 def pca_kmeans(Z:np.ndarray, # one vector per track `(N, d)`
                k:int, # clusters
                n_components:int=16, # PCA dimensions (fewer if N or d is smaller)
@@ -127,7 +147,8 @@ def pca_kmeans(Z:np.ndarray, # one vector per track `(N, d)`
     "PCA then k-means with `k` clusters: the cluster of each track."
     from sklearn.cluster import KMeans
     Y, explained = _reduce(Z, k, n_components, seed, scale)
-    return dict(clusters=KMeans(k, n_init=n_init, random_state=seed).fit_predict(Y), pca=Y, explained=explained)
+    clusters = KMeans(k, n_init=n_init, random_state=seed).fit_predict(Y)
+    return dict(clusters=clusters, pca=Y, explained=explained)
 
 # %% ../nbs/05_unsupervised.ipynb #126085f6
 METHODS = ('pca-gmm', 'pooled-gmm', 'autoencoder')
@@ -138,21 +159,23 @@ def cluster_features(X:np.ndarray, # `(N, n_rows, n_frames)` features, not yet s
                      seed:int=0,
                      n_components:int=16, # PCA dimensions
                      progress:bool=False, # autoencoder training bar
-                     **kwargs, # for 'autoencoder': arguments of `genriflow.autoencoder.autoencoder_latents`
+                     **kwargs, # for 'autoencoder': arguments of `autoencoder_latents`
                     ) -> dict: # `clusters`, `pca`, `explained` (+ `history` for the autoencoder)
     "Standardize each feature row over all tracks, build the method's vectors and cluster them."
-    from genriflow.preprocessing import Standardizer
-    if method not in METHODS: raise ValueError(f'unknown method {method!r}: choose one of {", ".join(METHODS)}')
+    if method not in METHODS:
+        raise ValueError(f'unknown method {method!r}: choose one of {", ".join(METHODS)}')
     Xs = Standardizer().fit_transform(_check_batch(X))
-    if method == 'pca-gmm': return pca_gmm(flatten_features(Xs), k, n_components, seed=seed, scale=False)
+    if method == 'pca-gmm':
+        return pca_gmm(flatten_features(Xs), k, n_components, seed=seed, scale=False)
     if method == 'pooled-gmm': return pca_gmm(pool_features(Xs), k, n_components, seed=seed)
-    from genriflow.autoencoder import autoencoder_latents
+    from genriflow.autoencoder import autoencoder_latents  # torch, only for this method
     Z, hist = autoencoder_latents(Xs, seed=seed, progress=progress, **kwargs)
     return dict(pca_kmeans(Z, k, n_components, seed=seed), history=hist, latents=Z)
 
+# %% ../nbs/05_unsupervised.ipynb #9319f1ce
 def plot_clusters(P:np.ndarray, # `(N, >=2)` coordinates (the first two are drawn)
                   labels_true:np.ndarray|list, clusters:np.ndarray|list, title:str=''):
-    "Two scatter plots of the first two PCA coordinates: coloured by genre, and by cluster (in its mapped genre's colour)."
+    "The first two PCA coordinates twice: coloured by genre, and by cluster (its genre's colour)."
     import matplotlib.pyplot as plt
     t, c = _labeling(labels_true, 'labels_true'), _labeling(clusters, 'clusters')
     mapping = match_clusters(t, c)
@@ -165,7 +188,8 @@ def plot_clusters(P:np.ndarray, # `(N, >=2)` coordinates (the first two are draw
         m = c == cid; g = mapping[cid]
         axes[1].scatter(P[m, 0], P[m, 1], s=14, color=colour[g])
     s = cluster_scores(t, c)
-    axes[0].set_title('coloured by genre'); axes[1].set_title(f'coloured by cluster: ARI {s["ARI"]:.2f}, NMI {s["NMI"]:.2f}')
+    axes[0].set_title('coloured by genre')
+    axes[1].set_title(f'coloured by cluster: ARI {s["ARI"]:.2f}, NMI {s["NMI"]:.2f}')
     for ax in axes: ax.set_xlabel('PC 1')
     axes[0].set_ylabel('PC 2'); axes[0].legend(fontsize=7, markerscale=1.2, loc='best')
     if title: fig.suptitle(title)
@@ -173,84 +197,102 @@ def plot_clusters(P:np.ndarray, # `(N, >=2)` coordinates (the first two are draw
 
 # %% ../nbs/05_unsupervised.ipynb #ac184972
 class StreamPCA:
-    "Incremental PCA with scikit-learn's update, its SVD taken through the Gram matrix of the few stacked rows."
+    "Incremental PCA with scikit-learn's update, its SVD taken through the Gram matrix of few rows."
     def __init__(self, n_components:int): # directions kept
         self.n_components, self.n_samples_seen_, self.total_ss = n_components, 0, 0.0
 
-    def partial_fit(self, X:np.ndarray) -> StreamPCA: # X: a batch `(b, d)` with b >= n_components
-        X = np.asarray(X, dtype=np.float64); nb, mb = len(X), X.mean(0)
-        if nb < self.n_components: raise ValueError(f'a batch of {nb} rows for {self.n_components} components')
-        M, ss = X - mb, float(np.square(X - mb).sum())
-        if self.n_samples_seen_:
-            n, tot = self.n_samples_seen_, self.n_samples_seen_ + nb
-            corr = np.sqrt(n * nb / tot) * (self.mean_ - mb)
-            M = np.vstack([self.singular_values_[:, None] * self.components_, M, corr[None]])
-            ss, mb = ss + float(corr @ corr), self.mean_ + (mb - self.mean_) * (nb / tot)
-        w, U = np.linalg.eigh(M @ M.T)  # M = U S Vt  =>  M Mt = U S^2 Ut
-        top = np.argsort(w)[::-1][:self.n_components]
-        S = np.sqrt(np.maximum(w[top], 0.0))
-        self.components_ = (U[:, top].T @ M) / np.where(S > 0, S, 1.0)[:, None]
-        self.singular_values_, self.mean_ = S, mb
-        self.n_samples_seen_ += nb; self.total_ss += ss
-        self.explained_variance_ratio_ = S ** 2 / self.total_ss
-        return self
+# %% ../nbs/05_unsupervised.ipynb #523938b9
+@patch
+def partial_fit(self:StreamPCA, X:np.ndarray, # a batch `(b, d)` with b >= n_components
+               ) -> StreamPCA:
+    "Update the components, mean and explained variance with one more batch of rows."
+    X = np.asarray(X, dtype=np.float64); nb, mb = len(X), X.mean(0)
+    if nb < self.n_components:
+        raise ValueError(f'a batch of {nb} rows for {self.n_components} components')
+    M, ss = X - mb, float(np.square(X - mb).sum())
+    if self.n_samples_seen_:
+        n, tot = self.n_samples_seen_, self.n_samples_seen_ + nb
+        corr = np.sqrt(n * nb / tot) * (self.mean_ - mb)
+        M = np.vstack([self.singular_values_[:, None] * self.components_, M, corr[None]])
+        ss, mb = ss + float(corr @ corr), self.mean_ + (mb - self.mean_) * (nb / tot)
+    w, U = np.linalg.eigh(M @ M.T)  # M = U S Vt  =>  M Mt = U S^2 Ut
+    top = np.argsort(w)[::-1][:self.n_components]
+    S = np.sqrt(np.maximum(w[top], 0.0))
+    self.components_ = (U[:, top].T @ M) / np.where(S > 0, S, 1.0)[:, None]
+    self.singular_values_, self.mean_ = S, mb
+    self.n_samples_seen_ += nb; self.total_ss += ss
+    self.explained_variance_ratio_ = S ** 2 / self.total_ss
+    return self
 
-    def transform(self, X:np.ndarray) -> np.ndarray:
-        "Coordinates of the rows of `X` on the components."
-        return (np.asarray(X, dtype=np.float64) - self.mean_) @ self.components_.T
+# %% ../nbs/05_unsupervised.ipynb #a4289611
+@patch
+def transform(self:StreamPCA, X:np.ndarray) -> np.ndarray:
+    "Coordinates of the rows of `X` on the components."
+    return (np.asarray(X, dtype=np.float64) - self.mean_) @ self.components_.T
 
 # %% ../nbs/05_unsupervised.ipynb #4924a7b1
 def _track_batches(n:int, size:int, least:int) -> list:
-    "Consecutive slices of `range(n)` of `size` tracks; a last slice shorter than `least` joins the one before."
+    "Slices of `range(n)`, `size` tracks each; a last one under `least` joins the one before."
     cuts = list(range(0, n, size)) + [n]
     if len(cuts) > 2 and cuts[-1] - cuts[-2] < least: del cuts[-2]
     return [slice(a, b) for a, b in zip(cuts[:-1], cuts[1:])]
 
+# %% ../nbs/05_unsupervised.ipynb #db911cfe
 def _standardized(store, sl:slice, sc) -> np.ndarray:
     "Tracks `sl` of `store`, read and standardized: `(len, n_rows, n_frames)` float32."
     return sc.transform(np.stack([store[i] for i in range(sl.start, sl.stop)]))
 
 # %% ../nbs/05_unsupervised.ipynb #3842e20c
+def _incremental_pca(S, sc, n_components:int, batch_size:int, bar) -> tuple:
+    "Flattened standardized tracks on an incremental PCA: (coordinates, explained ratios)."
+    d = int(np.prod(S.track_shape))
+    n = max(2, min(n_components, len(S) - 1, d))
+    # directions tracked: twice those kept, so that updates lose less of the later ones
+    m = min(2 * n, len(S), d)
+    parts, ipca = _track_batches(len(S), max(batch_size, m), m), StreamPCA(m)
+    for sl in bar(parts, 'incremental PCA'):
+        ipca.partial_fit(flatten_features(_standardized(S, sl, sc)))
+    Y = np.concatenate([ipca.transform(flatten_features(_standardized(S, sl, sc)))[:, :n]
+                        for sl in bar(parts, 'projecting')])
+    return Y.astype(np.float64), ipca.explained_variance_ratio_[:n]
+
+# %% ../nbs/05_unsupervised.ipynb #37ea4dff
 def cluster_store(table:pd.DataFrame, # a table from `extract_features` (needs `features`)
                   k:int, # clusters
-                  method:str='pooled-gmm', # 'pooled-gmm' (exact PCA on pooled vectors) or 'pca-gmm' (incremental PCA)
+                  method:str='pooled-gmm', # 'pooled-gmm' (exact PCA) or 'pca-gmm' (incremental)
                   seed:int=0,
                   n_components:int=16, # PCA dimensions
                   batch_size:int=64, # tracks read at a time
                   progress:bool=False, # tqdm bars over the passes
                  ) -> dict: # `clusters`, `pca`, `explained`, `pca_kind` ('exact' or 'incremental')
     "PCA + GMM on features streamed from the store, a batch of tracks at a time."
-    from tqdm.auto import tqdm
-    from genriflow.preprocessing import open_features, fit_standardizer
-    if method not in ('pca-gmm', 'pooled-gmm'): raise ValueError(f"cluster_store: method {method!r} is not 'pca-gmm' or 'pooled-gmm'")
+    if method not in ('pca-gmm', 'pooled-gmm'):
+        raise ValueError(f"cluster_store: method {method!r} is not 'pca-gmm' or 'pooled-gmm'")
     S = open_features(table)
-    if not 2 <= k <= len(S): raise UserError(f'k={k} clusters for {len(S)} tracks: need 2 <= k <= number of tracks')
+    if not 2 <= k <= len(S):
+        raise UserError(f'k={k} clusters for {len(S)} tracks: need 2 <= k <= number of tracks')
     sc = fit_standardizer(S, progress=progress)
     bar = lambda parts, desc: tqdm(parts, desc=desc, unit='batch', disable=not progress)
     if method == 'pooled-gmm':
-        P = np.concatenate([pool_features(_standardized(S, sl, sc)) for sl in bar(_track_batches(len(S), batch_size, 1), 'pooling')])
+        P = np.concatenate([pool_features(_standardized(S, sl, sc))
+                            for sl in bar(_track_batches(len(S), batch_size, 1), 'pooling')])
         return dict(pca_gmm(P, k, n_components, seed=seed), pca_kind='exact')
-    d = int(np.prod(S.track_shape))
-    n = max(2, min(n_components, len(S) - 1, d))
-    m = min(2 * n, len(S), d)  # directions tracked: twice those kept, so that updates lose less of the later ones
-    parts, ipca = _track_batches(len(S), max(batch_size, m), m), StreamPCA(m)
-    for sl in bar(parts, 'incremental PCA'): ipca.partial_fit(flatten_features(_standardized(S, sl, sc)))
-    Y = np.concatenate([ipca.transform(flatten_features(_standardized(S, sl, sc)))[:, :n] for sl in bar(parts, 'projecting')])
-    return dict(clusters=_mixture(Y.astype(np.float64), k, seed), pca=Y.astype(np.float64),
-                explained=ipca.explained_variance_ratio_[:n], pca_kind='incremental')
+    Y, explained = _incremental_pca(S, sc, n_components, batch_size, bar)
+    return dict(clusters=_mixture(Y, k, seed), pca=Y, explained=explained, pca_kind='incremental')
 
 # %% ../nbs/05_unsupervised.ipynb #d79d9937
-def track_embeddings(bundle:str|Path|tuple, # a bundle folder from `genriflow.train.train_dataset`, or a `(model, meta)` pair
+def track_embeddings(bundle:str|Path|tuple, # a bundle folder, or a `(model, meta)` pair
                      X:np.ndarray, # raw (unstandardized) features `(N, n_rows, n_frames)`
                      batch_size:int=128) -> np.ndarray: # `(N, embedding size)`
-    "A trained CNN's penultimate-layer embedding of each track: the mean over its windows of `model.embed`."
+    "A trained CNN's penultimate-layer embedding of each track: its windows' mean `model.embed`."
     import torch
-    from genriflow.preprocessing import Standardizer, segment
-    from genriflow.train import load_bundle
+    from genriflow.bundle import load_bundle
     model, meta = load_bundle(bundle) if isinstance(bundle, (str, os.PathLike)) else bundle
-    if not hasattr(model, 'embed'): raise ValueError(f'{type(model).__name__} has no embed(): use a GenreCNN bundle')
+    if not hasattr(model, 'embed'):
+        raise ValueError(f'{type(model).__name__} has no embed(): use a GenreCNN bundle')
+    Xs = Standardizer.from_dict(meta['standardizer']).transform(_check_batch(X))
     cfg = FeatureConfig.from_dict(meta['feature_config'])
-    Xw, track = segment(Standardizer.from_dict(meta['standardizer']).transform(_check_batch(X)), float(meta['window_seconds']), cfg)
+    Xw, track = segment(Xs, float(meta['window_seconds']), cfg)
     model.eval()
     with torch.no_grad():
         E = torch.cat([model.embed(xb) for xb in torch.from_numpy(Xw).split(batch_size)]).numpy()
@@ -258,49 +300,67 @@ def track_embeddings(bundle:str|Path|tuple, # a bundle folder from `genriflow.tr
     np.add.at(out, track, E)
     return (out / np.bincount(track)[:, None]).astype(np.float32)
 
-# %% ../nbs/05_unsupervised.ipynb #7cca6dec
-def default_cache_dir(out_csv:str|Path|None=None) -> Path:
-    "The feature cache `cluster_dataset` uses: `.genriflow-cache` beside `out_csv` (in the current folder if none)."
-    return (Path(out_csv).absolute().parent if out_csv else Path.cwd()) / '.genriflow-cache'
-
 # %% ../nbs/05_unsupervised.ipynb #bacbed45
-def cluster_dataset(root:str|Path, # dataset folder (GTZAN, FMA, folder per genre, unlabelled folder, or the demo set)
-                    dataset:str='auto', # as for `load_manifest`: 'auto', 'gtzan', 'fma', 'folder', 'unlabelled'
-                    method:str='pooled-gmm', # 'pca-gmm' (the seed's), 'pooled-gmm' or 'autoencoder'
-                    k:int|None=None, # clusters; None: the number of genres among the labels
-                    out_csv:str|Path|None=None, # write the assignments here (path, label, cluster, mapped_genre)
-                    seed:int=0,
-                    workers:int|None=None, # feature extraction processes; None: every usable CPU
-                    cache_dir:str|Path|None=None, # feature cache; None: `default_cache_dir(out_csv)`
-                    progress:bool=True, # progress bars
-                    device:str|None=None, # 'auto'/'cuda': features in batches on a GPU when there is one
-                    config:FeatureConfig|None=None, # features; None: `FeatureConfig()` (30 s clips)
-                    streamed:bool=True, # PCA methods read the store a batch at a time (`cluster_store`); False: all in memory
-                    **kwargs, # passed to `cluster_store` or `cluster_features` (e.g. n_components, epochs for the autoencoder)
-                   ) -> dict: # `ARI`, `NMI`, `assignments` (DataFrame), `k`, `method`, `n_tracks`, `n_labelled`
-    "Cluster every track of a dataset folder; score against its genre labels; optionally write the assignments."
-    from genriflow.datasets import load_manifest
-    from genriflow.preprocessing import extract_features, load_feature_arrays
-    if method not in METHODS: raise ValueError(f'unknown method {method!r}: choose one of {", ".join(METHODS)}')
-    config = config or FeatureConfig()
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir(out_csv)
+def _dataset_table(root:str|Path, dataset:str, seed:int, cache:Path, config:FeatureConfig,
+                   workers:int|None, progress:bool, device:str|None) -> pd.DataFrame:
+    "The tracks of a dataset folder extracted into the store (at least two), in manifest order."
     man = load_manifest(root, dataset=dataset, seed=seed)
     if len(man) == 0: raise UserError(f'{root}: no audio tracks found')
-    table = extract_features(man, cache, config, workers=workers, progress=progress, device=device).reset_index(drop=True)
-    if len(table) < 2: raise UserError(f'{root}: {len(table)} decodable track(s); clustering needs at least 2 (see {cache / "failures.csv"})')
-    labels = table['label'].fillna('').astype(str).to_numpy()
+    table = extract_features(man, cache, config, workers=workers, progress=progress, device=device)
+    table = table.reset_index(drop=True)
+    if len(table) < 2:
+        raise UserError(f'{root}: {len(table)} decodable track(s); clustering needs at least 2 '
+                        f'(see {cache / "failures.csv"})')
+    return table
+
+def _choose_k(root:str|Path, labels:np.ndarray, k:int|None) -> int:
+    "`k`, or the number of genres among the labels (at least two)."
+    if k is not None: return int(k)
+    k = len(set(labels[labels != '']))
+    if k < 2:
+        raise UserError(f'{root}: {k} genre label(s) among the tracks; '
+                        'give the number of clusters (k)')
+    return k
+
+# %% ../nbs/05_unsupervised.ipynb #78c37f2c
+def _assignments(table:pd.DataFrame, labels:np.ndarray, clusters:np.ndarray) -> tuple:
+    "Scores against the known labels, and each track's cluster with the genre it maps to."
     known = labels != ''
-    if k is None:
-        k = len(set(labels[known]))
-        if k < 2: raise UserError(f'{root}: {k} genre label(s) among the tracks; give the number of clusters (k)')
-    if streamed and method != 'autoencoder': res = cluster_store(table, int(k), method, seed=seed, progress=progress, **kwargs)
-    else: res = cluster_features(load_feature_arrays(table), int(k), method, seed=seed, progress=progress, **kwargs)
-    clusters = np.asarray(res['clusters'])
-    scores = cluster_scores(labels[known], clusters[known]) if known.any() else dict(ARI=float('nan'), NMI=float('nan'))
+    nan = dict(ARI=float('nan'), NMI=float('nan'))
+    scores = cluster_scores(labels[known], clusters[known]) if known.any() else nan
     mapping = match_clusters(labels[known], clusters[known]) if known.any() else {}
-    assignments = pd.DataFrame(dict(path=table['path'].astype(str), label=labels, cluster=clusters,
-                                    mapped_genre=[mapping.get(_py(c), '') for c in clusters]))
+    genres = [mapping.get(_py(c), '') for c in clusters]
+    return scores, pd.DataFrame(dict(path=table['path'].astype(str), label=labels, cluster=clusters,
+                                     mapped_genre=genres))
+
+# %% ../nbs/05_unsupervised.ipynb #fdbe7c08
+def cluster_dataset(root:str|Path, # dataset folder: GTZAN, FMA, a folder per genre, unlabelled
+                    dataset:str='auto', # as for `load_manifest`: 'auto', 'gtzan', 'fma', ...
+                    method:str='pooled-gmm', # 'pca-gmm' (the seed's), 'pooled-gmm' or 'autoencoder'
+                    k:int|None=None, # clusters; None: the number of genres among the labels
+                    out_csv:str|Path|None=None, # write the assignments here (a CSV)
+                    seed:int=0,
+                    workers:int|None=None, # feature extraction processes; None: every usable CPU
+                    cache_dir:str|Path|None=None, # feature store; None: beside `out_csv`
+                    progress:bool=True, # progress bars
+                    device:str|None=None, # 'auto'/'cuda': features in batches on a GPU, if any
+                    config:FeatureConfig|None=None, # features; None: `FeatureConfig()` (30 s clips)
+                    streamed:bool=True, # PCA methods read the store in batches; False: in memory
+                    **kwargs, # for `cluster_store` or `cluster_features` (n_components, ...)
+                   ) -> dict: # `ARI`, `NMI`, `assignments`, `k`, `method`, `n_tracks`, `n_labelled`
+    "Cluster every track of a dataset folder; score against its labels; write the assignments."
+    if method not in METHODS:
+        raise ValueError(f'unknown method {method!r}: choose one of {", ".join(METHODS)}')
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir(out_csv)
+    config = config or FeatureConfig()
+    table = _dataset_table(root, dataset, seed, cache, config, workers, progress, device)
+    labels = table['label'].fillna('').astype(str).to_numpy()
+    k, kw = _choose_k(root, labels, k), dict(seed=seed, progress=progress, **kwargs)
+    if streamed and method != 'autoencoder': res = cluster_store(table, k, method, **kw)
+    else: res = cluster_features(load_feature_arrays(table), k, method, **kw)
+    scores, assignments = _assignments(table, labels, np.asarray(res['clusters']))
     if out_csv is not None:
         Path(out_csv).absolute().parent.mkdir(parents=True, exist_ok=True)
         assignments.to_csv(out_csv, index=False)
-    return dict(scores, assignments=assignments, k=int(k), method=method, n_tracks=len(table), n_labelled=int(known.sum()))
+    return dict(scores, assignments=assignments, k=k, method=method, n_tracks=len(table),
+                n_labelled=int((labels != '').sum()))

@@ -19,7 +19,7 @@ MUSIC = ('disco', 'metal')
 @pytest.fixture(scope='module')
 def classified(tmp_path_factory):
     "A small folder (two demo clips, a click track, silence, noise, a 5 s clip) classified once with playlists."
-    from genriflow.channels import click_track
+    from genriflow.tempo import click_track
     from genriflow.synth import render_clip
     root = tmp_path_factory.mktemp('channels')
     music = root / 'Music'
@@ -77,7 +77,7 @@ def test_channel_playlists_beside_genre_playlists(classified):
 
 
 def test_channels_command_rebuilds_from_json_and_csv(classified, tmp_path):
-    from genriflow.library import save_results
+    from genriflow.results import save_results
     root, rows, _ = classified
     r = run_cli('channels', root / 'results.json', '--out', tmp_path / 'json', '--order', 'tempo')
     assert r.returncode == 0, r.stdout + r.stderr

@@ -1,4 +1,4 @@
-"""Explanations, similar songs and the library map (genriflow.explain): the map page rendered by headless Chromium with
+"""Explanations, similar songs and the library map (genriflow.explain, .similar, .libmap): the map page rendered by headless Chromium with
 no network, nearest songs on hand-made embeddings, and `genriflow explain | similar | map` end to end.
 
 Chromium is the Debian package `chromium`. Without it the browser test skips, except under CI (`CI` set), where it
@@ -66,7 +66,7 @@ def hand_made_library(folder: Path, n=N_SONGS, genres=MAP_GENRES, dim=DIM, seed=
 
 def test_library_map_renders_offline(tmp_path):
     "Every song is a drawn point, with plotly.js inside the page and the network off; a screenshot is kept."
-    from genriflow.explain import library_map
+    from genriflow.libmap import library_map
     results, paths, _ = hand_made_library(tmp_path)
     page = library_map(results, tmp_path / 'library.html', projection='pca', progress=False)
     html = page.read_text()
@@ -85,7 +85,7 @@ def test_library_map_renders_offline(tmp_path):
 
 def test_similar_on_hand_made_vectors(tmp_path):
     "A library song finds itself first at similarity 1, then its own genre; CSV columns and the M3U radio."
-    from genriflow.explain import similar, similar_songs
+    from genriflow.similar import similar, similar_songs
     results, paths, vectors = hand_made_library(tmp_path)
     near = similar(paths[4], paths, vectors, k=5)
     assert near['path'][0] == paths[4] and abs(near['similarity'][0] - 1) < 1e-5
@@ -102,7 +102,7 @@ def test_similar_on_hand_made_vectors(tmp_path):
 
 def test_similar_refuses_what_it_cannot_answer(tmp_path):
     "A song outside a library whose model is gone, and a library without embeddings, are user errors."
-    from genriflow.explain import similar_songs
+    from genriflow.similar import similar_songs
     from genriflow.files import UserError
     results, paths, _ = hand_made_library(tmp_path)
     data = dict(np.load(tmp_path / 'results.embeddings.npz'))

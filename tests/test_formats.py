@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from genriflow.audio import AudioError, load_audio, read_windows, scan_audio, find_audio, window_offsets, audio_info
+from genriflow.audio import AudioError, load_audio, scan_audio, find_audio, audio_info
+from genriflow.excerpts import read_windows, window_offsets
 
 av = pytest.importorskip('av')
 SR = 44100

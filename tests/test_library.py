@@ -19,7 +19,7 @@ def songs(folder, n, seconds=8.0, start=0, ext='wav'):
 
 
 def rows_of(path):
-    from genriflow.library import load_results
+    from genriflow.results import load_results
     return load_results(path)
 
 
@@ -174,7 +174,7 @@ def test_deleted_songs_leave_the_results_and_the_embeddings(tmp_path):
     paths[1].unlink()
     r = run_cli(*args)
     assert r.returncode == 0 and '1 songs in' in r.stdout and 'no longer exist' in r.stdout, r.stdout + r.stderr
-    from genriflow.library import load_embeddings
+    from genriflow.results import load_embeddings
     left = sorted(str(p) for p in paths if p.exists())
     assert sorted(x['path'] for x in rows_of(out)) == left
     assert sorted(load_embeddings(out)[0]) == left
@@ -192,7 +192,7 @@ def test_similar_and_map_skip_deleted_songs_and_damaged_embeddings_are_rebuilt(t
     assert paths[2].name not in r.stdout and paths[2].name not in (tmp_path / 'radio.m3u8').read_text()
     r = run_cli('map', out, '--out', tmp_path / 'map.html', '--projection', 'pca')
     assert r.returncode == 0 and paths[2].name not in (tmp_path / 'map.html').read_text(), r.stderr
-    from genriflow.library import embeddings_path, load_embeddings
+    from genriflow.results import embeddings_path, load_embeddings
     npz = embeddings_path(out)
     whole = npz.read_bytes()
     for damage in (whole[:len(whole) // 3], np.random.default_rng(1).bytes(4096)):
@@ -216,7 +216,7 @@ def test_any_file_name_is_classified_saved_and_listed(tmp_path):
     "Names that are not UTF-8, with newlines, quotes, a leading dash, very long: classified, kept exactly in CSV and JSON."
     import soundfile as sf
     from genriflow.features import music_like
-    from genriflow.library import playable
+    from genriflow.playlists import playable
     lib = tmp_path / 'lib'; lib.mkdir()
     for i, raw in enumerate(ODD):  # soundfile takes the name's bytes (it would encode a str as strict UTF-8)
         sf.write(os.path.join(os.fsencode(lib), raw), music_like(6.0, 22050, seed=i), 22050)

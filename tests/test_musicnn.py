@@ -19,7 +19,7 @@ def ref():
 
 @pytest.fixture(scope='module')
 def nets():
-    from genriflow.pretrained import Musicnn
+    from genriflow.musicnn_net import Musicnn
     return {m: Musicnn.load(m, device='cpu') for m in ('msd', 'mtt')}
 
 
@@ -63,7 +63,7 @@ def test_eval_fast_path_equals_plain_block(nets):
 
 
 def test_front_end_matches_musicnn_within_float16(ref):
-    from genriflow.pretrained import logmel, patches
+    from genriflow.musicnn_net import logmel, patches
     lm = logmel(ref['audio'])
     assert lm.dtype == np.float32 and lm.shape == ref['logmel'].shape
     assert np.abs(lm - ref['logmel'].astype(np.float32)).max() < 2.2e-3  # README: 2.1e-3, float16 rounding
@@ -75,7 +75,8 @@ def test_front_end_matches_musicnn_within_float16(ref):
 def test_loud_audio_gives_finite_tags_where_musicnn_gives_nan(ref, nets):
     assert np.isinf(ref['loud/batch']).sum() == 447  # musicnn's own float16 input overflowed ...
     assert np.isnan(ref['loud/MSD_musicnn/extractor/taggram']).all()  # ... and every tag it returned is NaN
-    from genriflow.pretrained import logmel, patches, MusicnnTagger
+    from genriflow.musicnn_net import logmel, patches
+    from genriflow.pretrained import MusicnnTagger
     lm = logmel(ref['loud/audio'])
     assert np.isfinite(lm).all() and lm.max() > np.log10(65504 + 1)  # beyond what float16 could hold
     for m in nets.values():
@@ -86,7 +87,7 @@ def test_loud_audio_gives_finite_tags_where_musicnn_gives_nan(ref, nets):
 
 
 def test_corrupt_or_missing_weights_are_user_errors(tmp_path):
-    from genriflow.pretrained import Musicnn, MusicnnError, WEIGHTS_DIR
+    from genriflow.musicnn_net import Musicnn, MusicnnError, WEIGHTS_DIR
     from genriflow.files import UserError
     for f in SHIPPED: shutil.copy(WEIGHTS_DIR / f, tmp_path / f)
     blob = bytearray((tmp_path / 'mtt.safetensors').read_bytes()); blob[5000] ^= 0x10
@@ -125,7 +126,7 @@ def test_conversion_reproduces_shipped_files(tmp_path):
     r = subprocess.run([sys.executable, str(ROOT / 'tools' / 'convert_musicnn.py'), str(wheel), '--out', str(out)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    from genriflow.pretrained import WEIGHTS_DIR
+    from genriflow.musicnn_net import WEIGHTS_DIR
     for f in SHIPPED: assert (out / f).read_bytes() == (WEIGHTS_DIR / f).read_bytes(), f
 
 

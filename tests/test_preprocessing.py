@@ -1,4 +1,5 @@
-"""Process-level tests of genriflow.preprocessing: a run killed mid-way and resumed, and the Dask path."""
+"""Process-level tests of the feature store (genriflow.store, run by files.run_jobs) and of streaming windows
+(genriflow.windows): a run killed mid-way and resumed, the Dask path, peak memory."""
 import os, signal, subprocess, sys, time, textwrap
 from pathlib import Path
 import numpy as np
@@ -6,7 +7,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 from genriflow.features import FeatureConfig, music_like
-from genriflow.preprocessing import extract_features, load_feature_arrays
+from genriflow.store import extract_features, load_feature_arrays
 
 SR = 22050
 
@@ -25,7 +26,7 @@ def make_manifest(folder: Path, n: int, seconds: float) -> pd.DataFrame:
 KILLABLE = textwrap.dedent('''
     import signal, sys, pandas as pd
     from pathlib import Path
-    import genriflow.preprocessing as pre
+    import genriflow.store as pre
     from genriflow.features import FeatureConfig
     slow, calls = pre.extract, []
     def extract(y, cfg):  # after four tracks, say so and wait to be killed: the run is killed part-way, by construction
@@ -67,7 +68,7 @@ def test_killed_run_resumes(tmp_path):
 
 def test_interrupted_in_process(tmp_path, monkeypatch):
     "A KeyboardInterrupt after a few tracks leaves only whole arrays; the rerun redoes only the rest."
-    import genriflow.preprocessing as pre
+    import genriflow.store as pre
     n, secs = 8, 2.0
     manifest = make_manifest(tmp_path / 'audio', n, secs)
     cfg, store, calls = FeatureConfig(clip_seconds=secs), tmp_path / 'store', []
@@ -137,7 +138,7 @@ LEAK_CHECK = textwrap.dedent('''
     from concurrent.futures import ProcessPoolExecutor
     def job(folder):  # runs in a pool worker, which ends with os._exit: exit handlers never run there
         from genriflow.features import FeatureConfig, music_like
-        from genriflow.preprocessing import extract_features
+        from genriflow.store import extract_features
         from genriflow.augment import augment_features
         d, paths = Path(folder), []
         for i in range(4):
@@ -162,11 +163,11 @@ def test_no_leaked_folder_warnings(tmp_path):
 
 def test_default_workers_use_every_cpu(tmp_path, monkeypatch):
     "workers=None starts one process per usable CPU (here pretended to be 3), not a fixed 2."
-    import genriflow.files, genriflow.preprocessing as pre
+    import genriflow.files
     manifest = make_manifest(tmp_path / 'audio', 5, 1.0)
     monkeypatch.setattr(genriflow.files, 'usable_cpus', lambda: 3)
-    started, real = [], pre.process_pool
-    monkeypatch.setattr(pre, 'process_pool', lambda n, *a, **k: started.append(n) or real(n, *a, **k))
+    started, real = [], genriflow.files.process_pool
+    monkeypatch.setattr(genriflow.files, 'process_pool', lambda n, *a, **k: started.append(n) or real(n, *a, **k))
     table = extract_features(manifest, tmp_path / 'store', FeatureConfig(clip_seconds=1.0), progress=False)
     assert started == [3] and table.attrs['computed'] == 5
     started.clear()
@@ -197,13 +198,13 @@ PEAK_RSS = textwrap.dedent('''
     import resource, sys, numpy as np, pandas as pd
     import torch
     from genriflow.features import FeatureConfig
-    from genriflow import preprocessing as pre
+    from genriflow import store, windows
     table, way = pd.read_csv(sys.argv[1]), sys.argv[2]
     if way == 'memory':
-        X = pre.load_feature_arrays(table); pre.segment(pre.Standardizer().fit(X).transform(X), 3.0, FeatureConfig())
+        X = store.load_feature_arrays(table); windows.segment(windows.Standardizer().fit(X).transform(X), 3.0, FeatureConfig())
     else:
-        ds = pre.WindowDataset(table, None, 3.0, FeatureConfig(), pre.fit_standardizer(table))
-        n = sum(len(x) for x, y, t in pre.window_loader(ds, workers=1))
+        ds = windows.WindowDataset(table, None, 3.0, FeatureConfig(), windows.fit_standardizer(table))
+        n = sum(len(x) for x, y, t in windows.window_loader(ds, workers=1))
         assert n == len(ds), n
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 ''')

@@ -1,6 +1,6 @@
 """End-to-end: `genriflow classify` with the built-in tagger tells music from speech, noise, tones and silence.
 
-The probes are made here (`genriflow.pretrained.probe_signals`, and espeak-ng speech when it is installed); one
+The probes are made here (`genriflow.zeroshot.probe_signals`, and espeak-ng speech when it is installed); one
 classify run over them and a synthetic song with clear tags feeds every test.
 """
 import json, shutil, subprocess
@@ -17,7 +17,7 @@ SR = 16000
 @pytest.fixture(scope='module')
 def classified(tmp_path_factory):
     "(rows by file name, playlists folder) of one `genriflow classify` run over the probes and a clear synthetic song."
-    from genriflow.pretrained import probe_signals
+    from genriflow.zeroshot import probe_signals
     from genriflow.synth import render_clip
     lib, out = tmp_path_factory.mktemp('probes'), tmp_path_factory.mktemp('out')
     probes = probe_signals(sr=SR, seconds=12.0)
@@ -34,7 +34,7 @@ def classified(tmp_path_factory):
 
 @pytest.mark.parametrize('name', sorted(NON_MUSIC))
 def test_non_music_gets_its_kind_and_no_genre(classified, name):
-    from genriflow.library import confident
+    from genriflow.playlists import confident
     row = classified[0][name]
     assert (row['kind'], row['genre'], row['uncertain']) == (NON_MUSIC[name], '', True), row
     assert row['silent'] is (name == 'silence') and not confident(row)

@@ -8,7 +8,7 @@ The TensorFlow checkpoints are read straight from the wheel (a zip) by the small
 is an SSTable (LevelDB table format) whose values are `BundleEntryProto` protobuf messages, parsed by hand; every
 block's and every tensor's masked CRC32C is checked. Neither TensorFlow nor protobuf is needed: numpy and
 safetensors only. Adam slots and beta powers are dropped; kernels are converted to the layouts of
-`genriflow.pretrained.MusicnnNet`. The output is byte-identical on every run.
+`genriflow.musicnn_net.MusicnnNet`. The output is byte-identical on every run.
 
 Writes into --out: msd.safetensors, mtt.safetensors, msd.json, mtt.json (tags, sources, hashes, licence notice)
 and LICENSE (musicnn's ISC licence, copied from the wheel).
@@ -170,7 +170,7 @@ def is_optimizer_state(name: str) -> bool:
     "Adam's slots and its beta powers (and the step counter): training state, not the model."
     return name.endswith(('/Adam', '/Adam_1')) or name in ('beta1_power', 'beta2_power', 'global_step')
 
-# ---------------------------------------------------------------- the musicnn graph -> genriflow.pretrained.MusicnnNet
+# ---------------------------------------------------------------- the musicnn graph -> genriflow.musicnn_net.MusicnnNet
 
 N_MELS, TIMBRAL, TEMPORAL, MIDEND, FRONT, UNITS, N_TAGS = 96, ((7, 38), (7, 67)), (128, 64, 32), 64, 561, 200, 50
 

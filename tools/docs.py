@@ -14,10 +14,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 NBS = ROOT / 'nbs'
 
-# Sidebar sections by notebook number; a notebook outside every range goes to 'More'.
-SECTIONS = [(0, 4, 'Audio and features'), (5, 6, 'Unsupervised'), (7, 10, 'Supervised models'),
-            (11, 11, 'Pretrained'), (12, 16, 'Using genriflow'), (17, 19, 'Helpers'),
-            (20, 99, 'Your library, tags and players')]
+# Sidebar sections: each starts at the notebook of that name (the part after the number) and runs to the next one.
+SECTIONS = [('files', 'Foundations'), ('audio', 'Audio and features'), ('lstm', 'Models'),
+            ('musicnn_net', 'The pretrained tagger'), ('bundle_check', 'Training and evaluation'),
+            ('unsupervised', 'Unsupervised'), ('tempo', 'Tempo and mood'), ('inference', 'Classifying a library'),
+            ('explain', 'Why this genre?'), ('multilabel', 'Your labels, beets and the command line')]
 
 
 def notebooks(nbs: Path = NBS) -> list[Path]:
@@ -27,16 +28,14 @@ def notebooks(nbs: Path = NBS) -> list[Path]:
 
 
 def sidebar(nbs: Path = NBS) -> dict:
-    "Quarto sidebar contents: index, then one section per range of notebook numbers."
-    contents, groups = [], {}
+    "Quarto sidebar contents: index, then the notebooks in reading order, grouped by `SECTIONS`."
+    contents, starts, section = [], dict(SECTIONS), None
     for p in notebooks(nbs):
         if p.stem == 'index': contents.append('index.ipynb'); continue
-        m = re.match(r'(\d+)_', p.name)
-        name = next((s for lo, hi, s in SECTIONS if m and lo <= int(m.group(1)) <= hi), 'More')
-        if name not in groups:
-            groups[name] = {'section': name, 'contents': []}
-            contents.append(groups[name])
-        groups[name]['contents'].append(p.name)
+        name = starts.get(re.sub(r'^\d+[a-z]?_', '', p.stem))
+        if name or section is None:
+            section = {'section': name or 'More', 'contents': []}; contents.append(section)
+        section['contents'].append(p.name)
     return {'website': {'sidebar': {'contents': contents}}}
 
 
