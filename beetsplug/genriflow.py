@@ -2,7 +2,7 @@
 
 beets looks for plugins in its `beetsplug` namespace package (this folder has no `__init__.py`, like
 beets' own) and loads a plugin class defined in the module itself; the code and its documentation
-live in `genriflow.beets` (nbs/21_beets.ipynb). Without beets, importing this fails with one line
+live in `genriflow.beets` (nbs/36_beets.ipynb). Without beets, importing this fails with one line
 naming `pip install genriflow[beets]`.
 """
 from genriflow.beets import GenriflowPlugin as _GenriflowPlugin

@@ -11,7 +11,7 @@ False) overall, on the calibration packages and on the held-out ones, the share 
 their kinds, the sound effects' kinds, and agreement with the embedded genre tags where they name a genre.
 
 `--calibrate` writes genriflow/musicnn/calibration.json from the real songs of `CALIBRATION_PACKAGES` only (the
-others stay held out); `--figures` writes figures/zero_shot_*.png for nbs/11_pretrained.ipynb.
+others stay held out); `--figures` writes figures/zero_shot_*.png for nbs/14_pretrained.ipynb.
 Files whose own GENRE tag says "Sound FX" are sound effects, not songs, and are counted with the effects.
 Speed: `--speed-songs` real songs classified afresh by `MusicnnClassifier.predict_many` (what `genriflow classify`
 runs); their verdicts must match the cached ones. The CPU may be shared with other jobs: see `uptime`.

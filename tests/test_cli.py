@@ -349,7 +349,7 @@ def test_interrupted_run_resumes(tiny_bundle, tmp_path):
 
 
 def test_demo_small(tmp_path):
-    "`genriflow demo` end to end at a small size (the full size is timed by hand: see the 11_cli notebook)."
+    "`genriflow demo` end to end at a small size (both sizes are timed by benchmarks/bench_demo.py)."
     out = tmp_path / 'demo'
     r = run_cli('demo', '--out', out, '--per-genre', 10, '--seconds', 10, '--epochs', 1, '--no-progress', timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -178,7 +178,7 @@ def pages(site) -> dict:
                                   for e in browser.events if e.get('method') == 'Runtime.exceptionThrown']
             out[path] = data
             if path == 'index.html': browser.screenshot(ARTIFACTS / 'home.png')
-            if path == '01_features.html':
+            if path == '04_features.html':
                 browser.js("(() => { document.documentElement.style.scrollBehavior = 'auto'; const i = document.querySelector('.cell-output img');"
                            " if (i) window.scrollTo(0, i.getBoundingClientRect().top + window.scrollY - 250); })()")
                 time.sleep(0.3)
@@ -220,7 +220,7 @@ def test_sidebar_lists_every_notebook(pages):
 
 
 def test_features_page_shows_its_figures(pages):
-    p = pages['01_features.html']
+    p = pages['04_features.html']
     figs = [i for i in p['images'] if i['output']]
     loaded = [i for i in figs if i['complete'] and i['width'] > 0]
     assert len(loaded) >= FEATURES_FIGURES, f'features page: {len(loaded)} figures loaded of {len(figs)}: {figs}'

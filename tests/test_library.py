@@ -259,7 +259,7 @@ def _nan_weight(folder):
     save_file(w, folder / 'model.safetensors')
 
 
-BUNDLE_DAMAGE = {  # the cases: (edit of bundle.json or of the folder, reason in the one line); more in 10_bundle
+BUNDLE_DAMAGE = {  # the cases: (edit of bundle.json or of the folder, reason in the one line); more in 17_bundle
     'n_classes_negative': (_edit('hparams', 'n_classes', -1), 'hparams.n_classes: expected an integer from 1 to 10000, got -1'),
     'n_classes_huge': (_edit('hparams', 'n_classes', 10**12), 'hparams.n_classes: expected an integer'),
     'nested': (lambda meta: json.dumps(meta)[:-1] + ', "deep": ' + '[' * 50_000 + ']' * 50_000 + '}',

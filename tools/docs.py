@@ -57,7 +57,7 @@ def _front(nb: dict) -> dict:
 
 
 def page_names(proc: Path) -> dict[str, str]:
-    "Map nbdev's page name (`output-file`, e.g. audio.html) to the page smalldocs writes (00_audio.html)."
+    "Map nbdev's page name (`output-file`, e.g. audio.html) to the page smalldocs writes (02_audio.html)."
     store = proc / '.page-names.json'  # `prepare` strips output-file from the notebooks, so keep what it found
     out = json.loads(store.read_text()) if store.exists() else {}
     out = {k: v for k, v in out.items() if (proc / v).with_suffix('.ipynb').exists()}

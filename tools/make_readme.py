@@ -37,7 +37,7 @@ def _fence(text: str, lang: str = '') -> str:
 
 
 def _links(md: str) -> str:
-    "Relative links to notebooks (`00_audio.ipynb#x`) -> `nbs/00_audio.ipynb#x`, so they work from the repository root."
+    "Relative links to notebooks (`02_audio.ipynb#x`) -> `nbs/02_audio.ipynb#x`, so they work from the repository root."
     return re.sub(r'\]\((?![a-zA-Z][\w+.-]*:|/|#|nbs/)([^)\s]+\.ipynb(?:#[^)\s]*)?)\)', r'](nbs/\1)', md)
 
 
