@@ -76,10 +76,12 @@ def site_url(proc: Path) -> str:
 
 
 def _relink(text: str, base: str, names: dict) -> str:
-    "Absolute links into this site -> relative links to the page smalldocs writes."
-    if not base: return text
-    pat = re.compile(re.escape(base) + r'/([\w.-]+\.html)')
-    return pat.sub(lambda m: names.get(m.group(1), m.group(1)), text)
+    "Links to nbdev's page names (`store.html`, absolute or relative) -> the page smalldocs writes (`07_store.html`)."
+    if base:
+        pat = re.compile(re.escape(base) + r'/([\w.-]+\.html)')
+        text = pat.sub(lambda m: names.get(m.group(1), m.group(1)), text)
+    # Markdown links by page name, as prose writes them so that renumbering the notebooks cannot stale them
+    return re.sub(r'(\]\()([\w.-]+\.html)(?=[#)])', lambda m: m.group(1) + names.get(m.group(2), m.group(2)), text)
 
 
 def prepare(proc: Path) -> int:
