@@ -101,7 +101,7 @@ def _command(plugin):
 
 # %% ../nbs/36_beets.ipynb #5651c237
 class PluginMethods:
-    "What `GenriflowPlugin` adds to beets' `BeetsPlugin` (the class is built when beets loads the plugin)."
+    "What `GenriflowPlugin` adds to beets' `BeetsPlugin` (built when beets loads the plugin)."
     def commands(self) -> list: return [_command(self)]
 
 # %% ../nbs/36_beets.ipynb #f5b5119e

@@ -73,6 +73,11 @@ def _tag(row:dict, # a result row
     row.update(file_stamp(row['path']), tagged=row['genre'])
     if rewritten and saved: saved()
 
+# %% ../nbs/30_library.ipynb #ccb867ac
+def _channels(rows:list, playlists) -> dict:
+    "SensMe-style channel playlists in `playlists/channels/`, when playlists are asked for."
+    return write_channel_playlists(rows, Path(playlists) / 'channels') if playlists else {}
+
 # %% ../nbs/30_library.ipynb #d17090ae
 class LibraryRun:
     "One run over `files`: rows resumed from `output`, songs still to classify, its new rows."
@@ -147,11 +152,6 @@ def finish(self:LibraryRun,
                 playlists=write_playlists(mine, playlists) if playlists else {},
                 left_out=left_out(mine, playlists) if playlists else [],
                 channel_playlists=_channels(mine, playlists))
-
-# %% ../nbs/30_library.ipynb #ccb867ac
-def _channels(rows:list, playlists) -> dict:
-    "SensMe-style channel playlists in `playlists/channels/`, when playlists are asked for."
-    return write_channel_playlists(rows, Path(playlists) / 'channels') if playlists else {}
 
 # %% ../nbs/30_library.ipynb #554beda5
 def save_interval() -> float:
