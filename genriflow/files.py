@@ -217,19 +217,19 @@ def _resubmit(live:dict, pool:cf.ProcessPoolExecutor, fn:Callable) -> dict:
 def _pool_batches(fn:Callable, jobs:list, n:int, ahead:int, ordered:bool, on_crash:Callable|None,
                   retry:bool, initializer:Callable):
     "Lists of results of `fn(*job)` from a pool of `n` processes, restarted whenever a worker dies."
-    todo, live, pool = iter(jobs), {}, process_pool(n, initializer)
+    todo, live, pool, done = iter(jobs), {}, process_pool(n, initializer), False
     try:
         while True:
             while len(live) < ahead * n and (job := next(todo, None)) is not None:
                 live[_submit(pool, fn, job)] = job
-            if not live: return
+            if not live: done = True; return
             out = [_outcome(f, live.pop(f), fn, on_crash, retry, initializer)
                             for f in _ready(live, ordered, cf.wait)]
             if getattr(pool, '_broken', False):  # a worker died: carry on with a fresh pool
                 pool.shutdown(wait=False, cancel_futures=True); pool = process_pool(n, initializer)
                 if retry: live = _resubmit(live, pool, fn)
             yield out
-    finally: pool.shutdown(wait=False, cancel_futures=True)
+    finally: pool.shutdown(wait=done, cancel_futures=not done)  # interrupted: return at once
 
 # %% ../nbs/00_files.ipynb #888fae1a
 def _dask_batches(fn:Callable, jobs:list, scheduler, ahead:int, ordered:bool,
