@@ -10,6 +10,13 @@ CLIPS_PER_GENRE = 8   # 30 s clips each: enough for a track-level train/valid/te
 EPOCHS = 3
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config) -> int:
+    "`-n auto`: a test worker per usable CPU (affinity honoured), at most 8: each test's commands start pools of their own."
+    from genriflow.files import usable_cpus
+    return min(usable_cpus(), 8)
+
+
 def genriflow_exe() -> str:
     "The installed console script (next to this Python, else on PATH)."
     here = Path(sys.executable).with_name('genriflow')

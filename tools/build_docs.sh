@@ -15,7 +15,7 @@ force=()
 t0=$(date +%s)
 python tools/docs.py sidebar
 rm -f _proc/index.ipynb   # its notebook table is generated at build time (#| exec_doc): always re-process it
-nbdev-proc-nbs --n-workers 2 "${force[@]}" > .docs-proc.log 2>&1 || { tail -40 .docs-proc.log; python tools/docs.py hints; echo "nbdev-proc-nbs failed (the error is above)"; rm -f .docs-proc.log; exit 1; }
+nbdev-proc-nbs "${force[@]}" > .docs-proc.log 2>&1 || { tail -40 .docs-proc.log; python tools/docs.py hints; echo "nbdev-proc-nbs failed (the error is above)"; rm -f .docs-proc.log; exit 1; }
 rm -f .docs-proc.log
 python tools/docs.py prepare _proc
 smalldocs render --quiet _proc
