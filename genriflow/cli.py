@@ -189,8 +189,9 @@ def _add_demo(sub):
                        'held-out songs', 'The whole pipeline on the synthetic demo genres (no '
                        'download), under --out.')
     s.add_argument('--out', default='genriflow-demo', metavar='DIR')
-    full = s.add_argument('--full', action='store_true',
-                          help='the larger run: %(full_size)s (default: %(quick_size)s)')
+    full = s.add_argument('--full', action='store_true')
+    # after `add_argument`: Python 3.14 expands a help string there, before the sizes are set
+    full.help = 'the larger run: %(full_size)s (default: %(quick_size)s)'
     full.full_size = _DemoSize('full', '{per_genre} clips of {seconds:g} s per genre, '
                                'up to {epochs} epochs')
     full.quick_size = _DemoSize('quick', '{per_genre} of {seconds:g} s, up to {epochs}')
