@@ -7,6 +7,7 @@ Docs: https://genriflow.github.io/genriflow/inference.html.md"""
 # %% ../nbs/24_inference.ipynb #7fc0f2bd
 from __future__ import annotations
 import dataclasses, functools, hashlib, json, math, os
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 import numpy as np
 from fastcore.basics import patch
@@ -191,6 +192,8 @@ def _warm_worker():
 
 def _crashed(job:tuple, error:BaseException) -> dict:
     "The result for a song whose decoder crashed its worker, and again when read alone."
+    if not isinstance(error, BrokenProcessPool) and type(error).__name__ != 'KilledWorker':
+        raise error  # a broken cluster or a bug: not this song's result, so not saved as one
     why = f'{job[0]}: the decoder crashed on this file'
     return dict(features=None, duration=float('nan'), error=why)
 
