@@ -247,7 +247,7 @@ def bundle_meta(model:str, # a key of `MODELS`
         return dict(class_names=class_names, window_seconds=3.0, standardizer=None,
                     backbone='musicnn',
                     feature_config=dict(backbone='musicnn', sr=16000, windows=HEAD_WINDOWS),
-                    backbone_weights={m: weights_info(m).get('sha256') for m in ('msd', 'mtt')})
+                    backbone_weights={m: weights_info(m)['weights_sha256'] for m in ('msd', 'mtt')})
     return dict(class_names=class_names, feature_config=config.to_dict(),
                 standardizer=std.to_dict(), window_seconds=window_seconds,
                 window_frames=config.n_frames(window_seconds))
