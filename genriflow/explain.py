@@ -215,7 +215,7 @@ def _tag_sentence(pred, # the song's `Prediction`
 def _explain_tags(clf:MusicnnClassifier, path:str|Path, top:int=8) -> dict:
     "`explain_song` for the pretrained tagger, zero-shot or with a head."
     r = clf.read_song(path)
-    out = clf.tagger.tag_logmels(r['features'])
+    out = clf.window_outputs(r['features'])
     pred = clf.song_prediction(str(path), r, out, 3)
     genre = (pred.extra or {}).get('best_guess') or pred.genre
     weight, align = _tag_reasons(clf, out, clf.class_names.index(genre), genre)
