@@ -7,13 +7,13 @@ Docs: https://genriflow.github.io/genriflow/synth.html.md"""
 
 # %% ../nbs/06_synth.ipynb #8dae8932
 from __future__ import annotations
-import contextlib, os
+import os
 from pathlib import Path
 import numpy as np
 import soundfile as sf
 from fastcore.basics import patch
 from tqdm.auto import tqdm
-from .files import atomic_writer, process_pool, resolve_workers
+from .files import atomic_writer, run_jobs
 from .datasets import MARKER
 
 # %% auto #0
@@ -270,9 +270,7 @@ def make_demo_dataset(root:str|Path, # folder to write into (created)
                                f'genres={",".join(genres)} n_per_genre={n_per_genre} '
                                f'seconds={seconds} sr={sr} seed={seed}\n')
     jobs = _demo_jobs(root, genres, n_per_genre, seconds, sr, seed)
-    n = min(resolve_workers(workers), max(len(jobs), 1))
-    with (process_pool(n) if n > 1 else contextlib.nullcontext()) as pool:
-        done = pool.map(_write_clip, jobs, chunksize=2) if n > 1 else map(_write_clip, jobs)
-        for _ in tqdm(done, total=len(jobs), desc='rendering demo clips', unit='clip',
-                      disable=not progress): pass
+    done = run_jobs(_write_clip, [(job,) for job in jobs], workers)
+    for _ in tqdm(done, total=len(jobs), desc='rendering demo clips', unit='clip',
+                  disable=not progress): pass
     return root
