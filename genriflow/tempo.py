@@ -1,4 +1,4 @@
-"""Beats per minute from the windows the tagger already reads: onset envelopes, an autocorrelation tempogram, its peaks with their metrical support, and a prior that moves with the tags and the onset rate
+"""Beats per minute from the windows the tagger already reads: onset envelopes, an autocorrelation tempogram, its peaks with their metrical support, and a prior that moves with the tags and the onset rate.
 
 Docs: https://genriflow.github.io/genriflow/tempo.html.md"""
 
