@@ -16,9 +16,8 @@ from .tempo import tempo_prior, estimate_tempo
 # %% auto #0
 __all__ = ['CHANNELS', 'TIMES', 'PITCHES', 'KEY_PROFILES', 'ENERGY_TAGS', 'VALENCE_TAGS', 'DANCE_TAGS', 'CHANNEL_CENTRES',
            'TIME_RULES', 'TIME_ENERGY', 'MIN_MOOD_CONFIDENCE', 'NOISE_BEAT', 'NOISE_TONES', 'CHANNEL_FIELDS',
-           'TEMPO_KINDS', 'NO_CHANNEL_NOTES', 'MIN_TAG_BPM_CONFIDENCE', 'audio_signals', 'worker_signals', 'key_mode',
-           'tonalness', 'tag_balance', 'audio_parts', 'mood_scores', 'pick_channel', 'pick_times', 'song_channel',
-           'cell_text', 'cell_number', 'is_music_row', 'tag_values']
+           'TEMPO_KINDS', 'audio_signals', 'worker_signals', 'key_mode', 'tonalness', 'tag_balance', 'audio_parts',
+           'mood_scores', 'pick_channel', 'pick_times', 'song_channel']
 
 # %% ../nbs/23_channels.ipynb #01f9cecf
 CHANNELS = ('Energetic', 'Relax', 'Mellow', 'Upbeat', 'Emotional', 'Lounge', 'Dance',
@@ -211,37 +210,3 @@ def song_channel(tags:dict|None, # song-level tags {'msd': {...}, 'mtt': {...}} 
     if (kind or 'music') != 'music':  # a pulse train: a tempo, but no mood to speak of
         return dict(row, channel_note=f'not music ({kind}): a tempo, no channel')
     return _with_mood(row, tags, signals, tempo)
-
-# %% ../nbs/23_channels.ipynb #77f4ae46
-def cell_text(v) -> str:
-    "A text cell of a results file ('' for empty: a CSV reads empty cells as NaN)."
-    return '' if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
-
-# %% ../nbs/23_channels.ipynb #0684c235
-def cell_number(v) -> float:
-    "A number cell of a results file (NaN for empty or not a number)."
-    try: x = float(v)
-    except (TypeError, ValueError): return float('nan')
-    return x
-
-# %% ../nbs/23_channels.ipynb #a8954ad2
-NO_CHANNEL_NOTES = ('silence', 'not music', 'noise-like')  # how `song_channel`'s reasons start
-
-def is_music_row(row:dict) -> bool:
-    "A classified song that may have a channel: no error, not silent, music, not noise-like."
-    return (not row.get('error') and row.get('silent') is not True
-            and (cell_text(row.get('kind')) or 'music') == 'music'
-            and not cell_text(row.get('channel_note')).startswith(NO_CHANNEL_NOTES))
-
-# %% ../nbs/23_channels.ipynb #c0e722ba
-MIN_TAG_BPM_CONFIDENCE = 0.2  # a weaker tempo is shown in the results but never written into a file
-
-def tag_values(row:dict, # a result row
-              ) -> dict: # {'bpm': '128', 'mood': 'Energetic'}, each when known; {} for non-music
-    "The BPM and MOOD tag values of a result row, for the tag writer to write on request."
-    if not is_music_row(row): return {}
-    bpm, out = cell_number(row.get('bpm')), {}
-    if math.isfinite(bpm) and cell_number(row.get('bpm_confidence')) >= MIN_TAG_BPM_CONFIDENCE:
-        out['bpm'] = str(int(round(bpm)))
-    if cell_text(row.get('channel')): out['mood'] = cell_text(row['channel'])
-    return out

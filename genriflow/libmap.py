@@ -15,9 +15,9 @@ from sklearn.manifold import TSNE
 from tqdm.auto import tqdm
 from .files import UserError, atomic_write
 from .tags import song_tags
-from .channels import CHANNELS, cell_text, cell_number
+from .channels import CHANNELS
+from .results import load_results, cell_text, cell_number
 from .playlists import read_rows
-from .results import load_results
 from .similar import present_embeddings
 
 # %% auto #0

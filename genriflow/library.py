@@ -11,10 +11,9 @@ from pathlib import Path
 from fastcore.basics import patch
 from .files import exclusive_lock, UserError, one_line
 from .inference import Classifier
-from .results import load_results, save_results, file_stamp, is_current
+from .results import load_results, save_results, file_stamp, is_current, tag_values
 from .results import embeddings_path, save_embeddings, load_embeddings, EmbeddingsError
 from .playlists import confident, write_playlists, left_out, write_channel_playlists
-from .channels import tag_values
 from . import tag_writer
 
 # %% auto #0

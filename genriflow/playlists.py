@@ -8,12 +8,10 @@ Docs: https://genriflow.github.io/genriflow/playlists.html.md"""
 from __future__ import annotations
 import dataclasses, math, os
 from pathlib import Path
-import numpy as np, torch
+import numpy as np
 from .files import atomic_write, UserError, one_line
 from .bundle_check import read_bundle_meta
-from .bundle import load_bundle
-from .channels import cell_text, cell_number, is_music_row
-from .results import load_results, load_embeddings
+from .results import load_results, load_embeddings, cell_text, cell_number, is_music_row
 
 # %% auto #0
 __all__ = ['ORDERS', 'playable', 'm3u_text', 'confident', 'left_out', 'write_playlists', 'write_channel_playlists', 'read_rows',
@@ -149,6 +147,8 @@ def bundle_channels(results:str|Path, # results file written with `classify --em
                     bundle:str|Path, # a musicnn-head bundle trained on mood folders
                    ) -> dict: # path -> (channel, probability)
     "Every embedded song's most probable class of `bundle`: your own channels, from embeddings."
+    import torch  # here, not at the top: `beet` and the results readers start without torch
+    from genriflow.bundle import load_bundle
     if (kind := read_bundle_meta(bundle)['model']) != 'musicnn-head':
         raise UserError(f'{bundle}: channels --model needs a musicnn-head bundle '
                         f'(train --model musicnn-head), not {kind}')

@@ -10,11 +10,23 @@ import csv, io, json, math, os, re, zipfile, zlib
 from pathlib import Path
 import numpy as np
 from .files import atomic_write, UserError, one_line
-from .channels import cell_text
 
 # %% auto #0
-__all__ = ['save_results', 'ResultsError', 'load_results', 'file_stamp', 'is_current', 'EmbeddingsError', 'embeddings_path',
-           'save_embeddings', 'load_embeddings']
+__all__ = ['NO_CHANNEL_NOTES', 'MIN_TAG_BPM_CONFIDENCE', 'cell_text', 'cell_number', 'save_results', 'ResultsError',
+           'load_results', 'file_stamp', 'is_current', 'EmbeddingsError', 'embeddings_path', 'save_embeddings',
+           'load_embeddings', 'is_music_row', 'tag_values']
+
+# %% ../nbs/28_results.ipynb #77f4ae46
+def cell_text(v) -> str:
+    "A text cell of a results file ('' for empty: a CSV reads empty cells as NaN)."
+    return '' if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+
+# %% ../nbs/28_results.ipynb #0684c235
+def cell_number(v) -> float:
+    "A number cell of a results file (NaN for empty or not a number)."
+    try: x = float(v)
+    except (TypeError, ValueError): return float('nan')
+    return x
 
 # %% ../nbs/28_results.ipynb #8f14730a
 def save_results(rows:list, # dicts from `Prediction.row` (+ size, mtime, model)
@@ -160,3 +172,25 @@ def load_embeddings(results:str|Path) -> tuple[list, np.ndarray, str]:
         raise EmbeddingsError(p, f'{len(paths)} paths for vectors of shape {vectors.shape} '
                                  f'{vectors.dtype}, or not finite')
     return paths, vectors, model
+
+# %% ../nbs/28_results.ipynb #a8954ad2
+NO_CHANNEL_NOTES = ('silence', 'not music', 'noise-like')  # how `song_channel`'s reasons start
+
+def is_music_row(row:dict) -> bool:
+    "A classified song that may have a channel: no error, not silent, music, not noise-like."
+    return (not row.get('error') and row.get('silent') is not True
+            and (cell_text(row.get('kind')) or 'music') == 'music'
+            and not cell_text(row.get('channel_note')).startswith(NO_CHANNEL_NOTES))
+
+# %% ../nbs/28_results.ipynb #c0e722ba
+MIN_TAG_BPM_CONFIDENCE = 0.2  # a weaker tempo is shown in the results but never written into a file
+
+def tag_values(row:dict, # a result row
+              ) -> dict: # {'bpm': '128', 'mood': 'Energetic'}, each when known; {} for non-music
+    "The BPM and MOOD tag values of a result row, for the tag writer to write on request."
+    if not is_music_row(row): return {}
+    bpm, out = cell_number(row.get('bpm')), {}
+    if math.isfinite(bpm) and cell_number(row.get('bpm_confidence')) >= MIN_TAG_BPM_CONFIDENCE:
+        out['bpm'] = str(int(round(bpm)))
+    if cell_text(row.get('channel')): out['mood'] = cell_text(row['channel'])
+    return out

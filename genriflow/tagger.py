@@ -1,4 +1,4 @@
-"""Genres, moods, tempo and channel of whole songs from the built-in pretrained tagger: zero-shot from its tags, or a head trained on its embedding
+"""Genres, moods, tempo and channel of whole songs from the built-in pretrained tagger: zero-shot from its tags, or a head trained on its embedding.
 
 Docs: https://genriflow.github.io/genriflow/tagger.html.md"""
 
